@@ -1,0 +1,61 @@
+"""Stream and key names: the one place that knows how the keyspace is laid out.
+
+Every key carries a Redis Cluster hash tag. Keys of one partition share ``{p<N>}`` so that a
+Lua script may touch an input stream, its bookkeeping and an output stream together; registry
+keys share ``{registry}``. Articles map onto partitions by a stable hash of their id, so all
+events of one article stay in order on one shard.
+"""
+
+from __future__ import annotations
+
+import enum
+import zlib
+
+PREFIX = "nw"
+
+
+class Stream(enum.StrEnum):
+    """The streams of the log, per partition."""
+
+    FILED = "filed"  # ArticleFiled (editor commands)
+    ENRICHED = "enriched"  # ArticleEnriched
+    PUBLISHED = "published"  # ArticlePublished: the partner-facing stream
+    DEAD = "dead"  # entries that kept failing, with their error
+
+
+class Group(enum.StrEnum):
+    """Consumer groups, one per worker kind."""
+
+    ENRICH = "enrich"
+    PUBLISH = "publish"
+
+
+def partition_of(article_id: str, partitions: int) -> int:
+    """The partition an article's events live on (stable across processes and versions)."""
+    if partitions < 1:
+        raise ValueError("partitions must be at least 1")
+    return zlib.crc32(article_id.encode()) % partitions
+
+
+def partition_tag(partition: int) -> str:
+    return f"{{p{partition}}}"
+
+
+def stream_key(stream: Stream, partition: int = 0) -> str:
+    """The Redis key of one stream of one partition, e.g. ``nw:{p0}:filed``."""
+    return f"{PREFIX}:{partition_tag(partition)}:{stream.value}"
+
+
+def partition_key(name: str, partition: int = 0) -> str:
+    """A bookkeeping key that lives beside a partition's streams (same hash slot)."""
+    return f"{PREFIX}:{partition_tag(partition)}:{name}"
+
+
+def registry_key(name: str) -> str:
+    """A key of the credential and partner registry (one hash slot: ``{registry}``)."""
+    return f"{PREFIX}:{{registry}}:{name}"
+
+
+def idempotency_key(key_hash: str, partition: int = 0) -> str:
+    """Where ingest remembers an ``Idempotency-Key`` (kept beside the filed stream)."""
+    return partition_key(f"idem:{key_hash}", partition)

@@ -1,0 +1,91 @@
+"""The enrich worker: filed versions in, ``ArticleEnriched`` out, once per filed event."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import structlog
+from redis.asyncio import Redis
+
+from schemas.codec import decode_event
+from schemas.events import AnyEvent, ArticleEnriched, ArticleFiled, ArticlePublished
+from schemas.streams import Group, Stream, stream_key
+from services.enrich.core import Enricher
+from services.enrich.text import html_to_text, lead_of
+from services.wire.eventlog import EventLog
+from services.wire.worker import Call
+
+log = structlog.get_logger()
+CATCH_UP_COUNT = 1000
+
+
+class ArchiveProjection:
+    """Keeps the enricher's related-links index in step with the published streams.
+
+    The index is derived state: every enrich process rebuilds it from the log at start-up and
+    reads what was published since before each batch, so several workers agree on the archive.
+    """
+
+    def __init__(self, redis: Redis, enricher: Enricher, partitions: int) -> None:
+        self.redis = redis
+        self.enricher = enricher
+        self.positions = {stream_key(Stream.PUBLISHED, p): "0-0" for p in range(partitions)}
+        self.applied = 0
+
+    async def catch_up(self) -> int:
+        """Apply every published item not yet indexed; returns how many were applied."""
+        applied = 0
+        while True:
+            reply = await self.redis.xread(dict(self.positions), count=CATCH_UP_COUNT)  # type: ignore[arg-type]
+            if not reply:
+                return applied
+            for key, entries in reply:
+                name = key.decode() if isinstance(key, bytes) else key
+                for entry_id, fields in entries:
+                    self.positions[name] = entry_id.decode()
+                    event = decode_event(fields)
+                    if isinstance(event, ArticlePublished):
+                        self._apply(event)
+                        applied += 1
+                        self.applied += 1
+
+    def _apply(self, event: ArticlePublished) -> None:
+        item = event.item
+        headline = item.headlines[0].value if item.headlines else ""
+        text = html_to_text(item.bodies[0].value) if item.bodies else ""
+        tag_ids = [n.literal for n in (*item.people, *item.organisations, *item.places) if n.literal]
+        published_at = datetime.fromisoformat(item.version_created) if item.version_created else event.occurred_at
+        self.enricher.index_article(item.uri, headline, lead_of(text), tag_ids, published_at)
+
+
+class EnrichHandler:
+    group = Group.ENRICH
+    input = Stream.FILED
+
+    def __init__(self, eventlog: EventLog, enricher: Enricher) -> None:
+        self.eventlog = eventlog
+        self.enricher = enricher
+        self.archive = ArchiveProjection(eventlog.redis, enricher, eventlog.settings.partitions)
+
+    async def before_batch(self, partition: int) -> None:
+        applied = await self.archive.catch_up()
+        if applied:
+            log.debug("archive.caught_up", applied=applied, total=self.archive.applied)
+
+    async def handle(self, event: AnyEvent, entry_id: str, partition: int) -> Call | None:
+        if not isinstance(event, ArticleFiled):
+            return None
+        now = datetime.now(UTC)
+        enrichment = self.enricher.enrich(event, now)
+        enriched = ArticleEnriched(
+            event_id=str(uuid.uuid4()), article_id=event.article_id, version=event.version, occurred_at=now,
+            correlation_id=event.correlation_id, source_event_id=event.event_id, source_entry_id=entry_id,
+            tags=enrichment.tags, subjects=enrichment.subjects, related=enrichment.related,
+        )
+        log.info("article.enriched", tags=[t.name for t in enrichment.tags],
+                 subjects=[s.code for s in enrichment.subjects], related=len(enrichment.related))
+        return self.eventlog.append_once_args(
+            Group.ENRICH, partition, source_event_id=event.event_id, input_entry_id=entry_id,
+            output=enriched, out_stream=Stream.ENRICHED,
+        )

@@ -1,0 +1,98 @@
+"""The pure enrichment core: entity tags, IPTC subjects and related links for a filed article.
+
+No I/O at call time, no clock, no randomness: ``now`` is passed in and all data is loaded up front.
+``load_default_enricher`` reads the vendored data once (about LOAD_SECONDS, see its docstring).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+
+import msgspec
+
+from schemas.events import ArticleFiled, EntityTag, RelatedLink, SubjectTag
+from services.enrich.related import RelatedIndex
+from services.enrich.text import html_to_text, lead
+from services.enrich.topics import TopicRules
+from services.enrich.vocabulary import Mention, NameFinder, Vocabulary, load_vocabulary
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+RELATED_K = 5
+
+
+class Enrichment(msgspec.Struct, frozen=True, kw_only=True):
+    """What the core found for one article. ``suggestions`` are untyped names for review only."""
+
+    tags: list[EntityTag]
+    subjects: list[SubjectTag]
+    related: list[RelatedLink]
+    lead: str = ""
+    suggestions: list[str] = []
+
+
+class Enricher:
+    """Composes the vocabulary matcher, the name heuristic, topic rules and the related index."""
+
+    def __init__(self, vocabulary: Vocabulary, topics: TopicRules, index: RelatedIndex) -> None:
+        self.vocabulary = vocabulary
+        self.topics = topics
+        self.index = index
+        self._names = NameFinder()
+
+    def entities(self, headline: str, text: str) -> tuple[list[EntityTag], list[str]]:
+        """Entity tags (first mention order) and untyped name suggestions."""
+        full = f"{headline}\n\n{text}"
+        found = self.vocabulary.find(full)
+        names = self._names.find(full, found, self.vocabulary)
+        mentions: list[Mention] = [m for m in found if m.start not in names.suppressed]
+        mentions += names.mentions
+        mentions.sort(key=lambda m: (m.start, -m.confidence))
+        best: dict[str, Mention] = {}
+        order: list[str] = []
+        for m in mentions:
+            seen = best.get(m.entry_id)
+            if seen is None:
+                order.append(m.entry_id)
+                best[m.entry_id] = m
+            elif m.confidence > seen.confidence:
+                best[m.entry_id] = m
+        tags = [
+            EntityTag(id=m.entry_id, name=m.name, type=m.type, confidence=m.confidence, creator=m.creator, uri=m.uri)
+            for m in (best[i] for i in order)
+        ]
+        return tags, names.suggestions
+
+    def enrich(self, filed: ArticleFiled, now: datetime) -> Enrichment:
+        text = html_to_text(filed.body_html)
+        article_lead = lead(text)
+        tags, suggestions = self.entities(filed.headline, text)
+        subjects: list[SubjectTag] = self.topics.subjects(filed.headline, text)
+        related = self.index.search(
+            filed.headline,
+            article_lead,
+            [t.id for t in tags],
+            now=now,
+            k=RELATED_K,
+            exclude_article_id=filed.article_id,
+        )
+        return Enrichment(tags=tags, subjects=subjects, related=related, lead=article_lead, suggestions=suggestions)
+
+    def index_article(
+        self, article_id: str, headline: str, lead: str, tag_ids: Iterable[str], published_at: datetime
+    ) -> None:
+        """Add (or replace) an article in the related-links archive."""
+        self.index.add(article_id, headline, lead, tag_ids, published_at)
+
+
+@cache
+def load_default_enricher() -> Enricher:
+    """The enricher over the vendored data, loaded once per process (about 0.6 s on 2 cores:
+    0.25 s to read 34k places, 0.35 s to compile the automaton). It shares one related index.
+    """
+    vocabulary = load_vocabulary(DATA_DIR / "vocabulary.json.gz")
+    vocabulary.build()
+    topics = TopicRules.from_file(DATA_DIR / "mediatopics.json")
+    return Enricher(vocabulary, topics, RelatedIndex())

@@ -1,0 +1,234 @@
+"""Related links: an incremental BM25 index over headline + lead of earlier articles.
+
+Text is lowercased, split into words, English stop words dropped and PyStemmer-stemmed. Scoring is
+Okapi BM25 (k1 1.5, b 0.75, idf ``ln(1 + (N - df + 0.5) / (df + 0.5))``) over live documents.
+
+``search`` keeps documents published inside ``[now - window, now]`` other than the query's own
+article, takes the top 20 by BM25 and re-ranks them by ``bm25 / max_bm25 + 0.6 * Jaccard(entity
+ids)``. A candidate is linked only if its *match* - its BM25 divided by the sum of the idf of all
+query terms (unseen terms count with the largest idf) - is at least ``MIN_MATCH``: roughly, the
+documents must share a fair part of the query's weight, so a story about another subject gets no
+links even when the index is small and a stray word is rare. Ties break on article id.
+
+Memory: each document keeps its length, publication time, a bytes flag, its unique term ids (an
+``array('I')``) and its entity ids (a tuple of ints); postings are parallel ``array`` s of document
+numbers and term frequencies. Removed or replaced documents are masked and compacted away lazily.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from array import array
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import numpy as np
+import Stemmer  # type: ignore[import-not-found]
+
+from schemas.events import RelatedLink
+
+K1 = 1.5
+B = 0.75
+TOP_N = 20
+ENTITY_WEIGHT = 0.6
+MIN_MATCH = 0.2
+DEFAULT_WINDOW = timedelta(days=30)
+
+STOP_WORDS = frozenset(
+    """a about above after again against all almost also am an and any are as at be because been
+    before being below between both but by can could did do does doing down during each few for
+    from further had has have having he her here hers herself him himself his how i if in into is
+    it its itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them themselves
+    then there these they this those through to too under until up very was we were what when
+    where which while who whom why will with would you your yours yourself yourselves said says
+    say told according new one two three since may might must shall us per via mr ms mrs s t""".split()
+)
+_WORD = re.compile(r"[^\W_]+")
+
+
+class Analyzer:
+    """Lowercase, split, drop stop words, stem (cached per word)."""
+
+    def __init__(self) -> None:
+        self._stemmer = Stemmer.Stemmer("english")
+        self._stemmer.maxCacheSize = 50_000
+
+    def terms(self, text: str) -> list[str]:
+        words = [w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS and not w.isdigit()]
+        return list(self._stemmer.stemWords(words))
+
+
+class RelatedIndex:
+    """Incremental BM25 over earlier articles; ``add`` of a known id replaces that document."""
+
+    def __init__(self, analyzer: Analyzer | None = None) -> None:
+        self._an = analyzer or Analyzer()
+        self._term_ids: dict[str, int] = {}
+        self._entity_ids: dict[str, int] = {}
+        self._post_docs: list[array[int]] = []
+        self._post_tfs: list[array[int]] = []
+        self._df: array[int] = array("I")
+        self._doc_len: array[int] = array("I")
+        self._published: array[float] = array("d")
+        self._alive = bytearray()
+        self._doc_terms: list[array[int]] = []
+        self._doc_entities: list[tuple[int, ...]] = []
+        self._doc_article: list[str] = []
+        self._doc_headline: list[str] = []
+        self._by_article: dict[str, int] = {}
+        self._total_len = 0
+        self._dead = 0
+
+    def __len__(self) -> int:
+        return len(self._by_article)
+
+    def __contains__(self, article_id: object) -> bool:
+        return article_id in self._by_article
+
+    def _entities(self, entity_ids: Iterable[str], create: bool) -> tuple[int, ...]:
+        out: set[int] = set()
+        for e in entity_ids:
+            n = self._entity_ids.get(e)
+            if n is None and create:
+                n = self._entity_ids[e] = len(self._entity_ids)
+            if n is not None:
+                out.add(n)
+        return tuple(sorted(out))
+
+    def add(self, article_id: str, headline: str, lead: str, entity_ids: Iterable[str], published_at: datetime) -> None:
+        """Index an article (a new version replaces the old one)."""
+        self.remove(article_id)
+        counts = Counter(self._an.terms(f"{headline}\n{lead}"))
+        doc = len(self._doc_len)
+        terms = array("I")
+        for term, tf in counts.items():
+            t = self._term_ids.get(term)
+            if t is None:
+                t = self._term_ids[term] = len(self._term_ids)
+                self._post_docs.append(array("I"))
+                self._post_tfs.append(array("H"))
+                self._df.append(0)
+            self._post_docs[t].append(doc)
+            self._post_tfs[t].append(min(tf, 65535))
+            self._df[t] += 1
+            terms.append(t)
+        length = sum(counts.values())
+        self._doc_len.append(length)
+        self._published.append(published_at.timestamp())
+        self._alive.append(1)
+        self._doc_terms.append(terms)
+        self._doc_entities.append(self._entities(entity_ids, create=True))
+        self._doc_article.append(article_id)
+        self._doc_headline.append(headline)
+        self._by_article[article_id] = doc
+        self._total_len += length
+
+    def remove(self, article_id: str) -> None:
+        """Drop an article from the index (unknown ids are ignored)."""
+        doc = self._by_article.pop(article_id, None)
+        if doc is None:
+            return
+        self._alive[doc] = 0
+        for t in self._doc_terms[doc]:
+            self._df[t] -= 1
+        self._total_len -= self._doc_len[doc]
+        self._doc_terms[doc] = array("I")
+        self._doc_entities[doc] = ()
+        self._doc_headline[doc] = ""
+        self._dead += 1
+        if self._dead > 1000 and self._dead > len(self._by_article):
+            self._compact()
+
+    def _compact(self) -> None:
+        """Rebuild without removed documents (document numbers change; nothing outside sees them)."""
+        live = sorted(self._by_article.values())
+        old = (self._doc_article, self._doc_headline, self._doc_entities, self._published, self._doc_terms)
+        articles, headlines, entities, published, doc_terms = old
+        remap = {d: i for i, d in enumerate(live)}
+        post_docs: list[array[int]] = [array("I") for _ in self._post_docs]
+        post_tfs: list[array[int]] = [array("H") for _ in self._post_tfs]
+        for t, (docs, tfs) in enumerate(zip(self._post_docs, self._post_tfs, strict=True)):
+            for d, tf in zip(docs, tfs, strict=True):
+                if d in remap:
+                    post_docs[t].append(remap[d])
+                    post_tfs[t].append(tf)
+        self._post_docs, self._post_tfs = post_docs, post_tfs
+        self._doc_len = array("I", (self._doc_len[d] for d in live))
+        self._published = array("d", (published[d] for d in live))
+        self._alive = bytearray(b"\x01" * len(live))
+        self._doc_terms = [doc_terms[d] for d in live]
+        self._doc_entities = [entities[d] for d in live]
+        self._doc_article = [articles[d] for d in live]
+        self._doc_headline = [headlines[d] for d in live]
+        self._by_article = {self._doc_article[i]: i for i in range(len(live))}
+        self._dead = 0
+
+    def search(
+        self,
+        headline: str,
+        lead: str,
+        entity_ids: Iterable[str],
+        now: datetime,
+        k: int = 5,
+        exclude_article_id: str | None = None,
+        window: timedelta = DEFAULT_WINDOW,
+    ) -> list[RelatedLink]:
+        """Up to ``k`` earlier articles related to the query, best first."""
+        n_live = len(self._by_article)
+        if n_live == 0 or k <= 0:
+            return []
+        query = set(self._an.terms(f"{headline}\n{lead}"))
+        if not query:
+            return []
+        avgdl = self._total_len / n_live or 1.0
+        max_idf = math.log(1 + (n_live + 0.5) / 0.5)
+        n_docs = len(self._doc_len)
+        doc_len = np.frombuffer(self._doc_len, dtype=np.uint32)[:n_docs].astype(np.float64)
+        denom_len = K1 * (1 - B + B * doc_len / avgdl)
+        scores = np.zeros(n_docs, dtype=np.float64)
+        idf_sum = 0.0
+        for term in sorted(query):
+            t = self._term_ids.get(term)
+            df = self._df[t] if t is not None else 0
+            if t is None or df == 0:
+                idf_sum += max_idf
+                continue
+            idf = math.log(1 + (n_live - df + 0.5) / (df + 0.5))
+            idf_sum += idf
+            docs = np.frombuffer(self._post_docs[t], dtype=np.uint32)
+            tfs = np.frombuffer(self._post_tfs[t], dtype=np.uint16).astype(np.float64)
+            scores[docs] += idf * tfs * (K1 + 1) / (tfs + denom_len[docs])
+        candidates = np.flatnonzero(scores >= MIN_MATCH * idf_sum)
+        if candidates.size == 0:
+            return []
+        alive = np.frombuffer(bytes(self._alive), dtype=np.uint8)[candidates].astype(bool)
+        published = np.frombuffer(self._published, dtype=np.float64)[candidates]
+        now_ts = now.timestamp()
+        keep = alive & (published <= now_ts) & (published >= now_ts - window.total_seconds())
+        candidates = candidates[keep]
+        if exclude_article_id is not None and exclude_article_id in self._by_article:
+            candidates = candidates[candidates != self._by_article[exclude_article_id]]
+        if candidates.size == 0:
+            return []
+        cand_scores = scores[candidates]
+        order = np.lexsort((candidates, -cand_scores))[:TOP_N]
+        top = candidates[order]
+        best = float(scores[top[0]])
+        wanted = set(entity_ids)
+        query_entities = set(self._entities(wanted, create=False))
+        unknown = len(wanted) - len(query_entities)  # entities no indexed article has
+        ranked: list[tuple[float, str, int]] = []
+        for d in top.tolist():
+            ents = self._doc_entities[d]
+            union = len(query_entities.union(ents)) + unknown
+            jaccard = len(query_entities.intersection(ents)) / union if union else 0.0
+            final = float(scores[d]) / best + ENTITY_WEIGHT * jaccard
+            ranked.append((-final, self._doc_article[d], d))
+        ranked.sort()
+        return [
+            RelatedLink(article_id=a, headline=self._doc_headline[d], score=round(-neg, 4))
+            for neg, a, d in ranked[:k]
+        ]

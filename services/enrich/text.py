@@ -1,0 +1,65 @@
+"""HTML body to plain text (paragraphs kept as blank-line breaks) and lead extraction."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+LEAD_CHARS = 300
+
+_BLOCK_TAGS = frozenset(
+    {
+        "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote",
+        "pre", "tr", "table", "section", "article", "header", "footer", "figure", "figcaption", "hr",
+    }
+)
+_SKIP_TAGS = frozenset({"script", "style", "template", "noscript"})
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
+_BREAKS = re.compile(r"\s*\n\s*\n\s*")
+
+
+class _TextCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP_TAGS:
+            self._skip += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP_TAGS:
+            self._skip = max(0, self._skip - 1)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """Strip tags and decode entities; block elements and blank lines become paragraph breaks."""
+    parser = _TextCollector()
+    parser.feed(html)
+    parser.close()
+    raw = "".join(parser.parts)
+    paragraphs = [_SPACES.sub(" ", p).strip() for p in _BREAKS.split(raw)]
+    # A single newline inside a paragraph is just a space.
+    return "\n\n".join(" ".join(p.split("\n")).strip() for p in paragraphs if p)
+
+
+def paragraphs(text: str) -> list[str]:
+    return [p for p in text.split("\n\n") if p]
+
+
+def lead(text: str, limit: int = LEAD_CHARS) -> str:
+    """The first ~``limit`` characters of the text, cut back to a word boundary."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat.rfind(" ", 0, limit + 1)
+    return flat[: cut if cut > limit // 2 else limit].rstrip(" ,;:")

@@ -1,0 +1,223 @@
+"""IPTC Media Topic subjects from hand-written weighted keyword rules (IPTC EXTRA style).
+
+Each rule is a topic code, weighted terms (one to three words, matched on PyStemmer English stems,
+so "troops" matches "troop"), negative weights as exclusions, and a threshold. The score of a rule is
+``sum(weight * (2 * headline_hits + min(body_hits, 3)))``; the body is the lead plus the rest of the
+text, and the cap of 3 stops one repeated word from carrying a story. A rule fires when its score
+reaches its threshold. A child topic ("war") that fires also brings its top-level topic
+("conflict, war and peace") with at least the child's score.
+Published values: relevance = 100 * score / best score of the article; confidence =
+100 * (1 - exp(-score / threshold)), capped at 99. At most ``max_topics`` top-level topics.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import Stemmer  # type: ignore[import-not-found]
+
+from schemas.events import SubjectTag
+
+RULES_CREATOR = "newswire-rules/1"
+URI_PREFIX = "http://cv.iptc.org/newscodes/mediatopic/"
+BODY_HIT_CAP = 3
+
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    code: str
+    name: str
+    parent: str | None
+    level: int
+
+    @property
+    def uri(self) -> str:
+        return URI_PREFIX + self.code.removeprefix("medtop:")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    code: str
+    terms: Mapping[str, float]
+    threshold: float = 4.0
+
+
+def _t(spec: str) -> dict[str, float]:
+    """Parse "war:3 troops:2 peace talks:2 -video game:-4" style weighted term lists (";"-separated)."""
+    out: dict[str, float] = {}
+    for item in spec.split(";"):
+        item = item.strip()
+        if item:
+            phrase, _, weight = item.rpartition(":")
+            out[phrase.strip()] = float(weight)
+    return out
+
+
+# fmt: off
+RULES: tuple[Rule, ...] = (
+    Rule("medtop:16000000", _t("""war:3; troops:3; troop:3; military:2; army:2; soldier:2; mercenary:3;
+        insurrection:3; insurgent:3; rebel:2; armed:2; invasion:3; invade:3; missile:2; airstrike:3;
+        shelling:3; artillery:3; ceasefire:3; frontline:2; front line:2; offensive:2; battle:2;
+        combat:2; militant:2; drone strike:3; attack:1; incursion:3; deploy:2; deployment:2;
+        defence:1; defense:1; mutiny:3; rotation:1; weapons:1; nato:2; peace talks:3; occupation:2;
+        killed:1; casualties:2; border guard:1; -price war:-4; -trade war:-4; -star wars:-5""")),
+    Rule("medtop:20000056", _t("""armed conflict:4; fighting:2; clashes:2; shelling:3; airstrike:3;
+        frontline:2; front line:2; offensive:2; battle:2; combat:2; insurgent:3; militant:2; rebel:2"""),
+         threshold=6.0),
+    Rule("medtop:20000062", _t("""war:3; invasion:3; invade:2; wartime:3; warfare:3; -price war:-4;
+        -trade war:-4; -star wars:-5; -war of words:-4"""), threshold=6.0),
+    Rule("medtop:20000065", _t("""protest:3; protesters:3; riot:3; demonstrators:3; unrest:3; uprising:3;
+        insurrection:3; mutiny:3; rebellion:3"""), threshold=6.0),
+    Rule("medtop:11000000", _t("""government:2; minister:2; president:2; parliament:3; election:3;
+        vote:2; voters:3; party:1; opposition:2; prime minister:3; senate:3; congress:2; mp:2;
+        mps:2; lawmakers:3; policy:1; diplomat:2; diplomatic:2; sanctions:2; referendum:3;
+        campaign:1; cabinet:2; kremlin:2; chancellor:1; legislation:2; coalition:2; regime:2;
+        -football:-2""")),
+    Rule("medtop:20000574", _t("""election:3; elections:3; vote:2; voters:3; ballot:3; polling:3;
+        candidate:2; campaign:1; referendum:3; electoral:3"""), threshold=6.0),
+    Rule("medtop:20000639", _t("""diplomacy:3; diplomat:3; diplomatic:3; ambassador:3; summit:2; talks:1;
+        foreign minister:3; embassy:3; treaty:2"""), threshold=6.0),
+    Rule("medtop:02000000", _t("""police:2; arrested:3; arrest:2; court:2; judge:2; trial:3; charged:3;
+        crime:3; criminal:2; murder:3; prison:2; jail:2; sentenced:3; lawsuit:3; convicted:3; fraud:3;
+        prosecutor:3; investigation:1; theft:3; guilty:3""")),
+    Rule("medtop:20000103", _t("""terrorism:4; terrorist:4; terror attack:4; bombing:2; suicide bomber:4;
+        extremist:2; jihadist:3"""), threshold=6.0),
+    Rule("medtop:03000000", _t("""earthquake:4; flood:3; flooding:3; hurricane:3; wildfire:4; tsunami:4;
+        crash:2; accident:3; disaster:3; evacuated:2; rescue:2; rescuers:3; explosion:2; fire:1;
+        collapse:2; victims:1; emergency:2; derailed:3; landslide:4""")),
+    Rule("medtop:04000000", _t("""economy:3; economic:2; market:2; markets:2; shares:3; stocks:3;
+        investors:3; profit:3; profits:3; revenue:3; sales:2; company:1; firm:1; bank:2;
+        inflation:3; interest rate:4; interest rates:4; gdp:4; growth:1; prices:2; trade:2;
+        business:2; chief executive:2; ceo:2; deal:1; billion:1; million:1; tax:1; oil:1;
+        earnings:3; quarter:1; currency:2; dollar:1; euro:1; -trade union:-2""")),
+    Rule("medtop:20000371", _t("""interest rate:4; interest rates:4; central bank:3; rate cut:4;
+        rate rise:4; monetary policy:4; federal reserve:3; base rate:4"""), threshold=6.0),
+    Rule("medtop:20000396", _t("""stocks:3; shares:3; stock market:4; stock exchange:4; index:1;
+        nasdaq:3; dow jones:3; ftse:3; investors:2; traders:2"""), threshold=6.0),
+    Rule("medtop:05000000", _t("""school:3; schools:3; pupils:3; students:3; teachers:3; university:2;
+        education:4; exam:3; exams:3; curriculum:3; tuition:3""")),
+    Rule("medtop:06000000", _t("""climate:3; climate change:4; emissions:3; pollution:3; environment:3;
+        environmental:3; carbon:2; wildlife:3; species:2; biodiversity:4; deforestation:4;
+        renewable:2; global warming:4""")),
+    Rule("medtop:07000000", _t("""health:3; hospital:3; patients:3; doctors:3; disease:3; virus:3;
+        vaccine:3; cancer:3; nhs:3; medical:2; treatment:2; drug:2; drugs:1; pandemic:3;
+        outbreak:3; infection:3""")),
+    Rule("medtop:08000000", _t("""zoo:3; birthday:2; centenarian:4; wedding:2; pet:2; quirky:3;
+        record-breaking:2; heartwarming:4"""), threshold=6.0),
+    Rule("medtop:09000000", _t("""workers:3; strike:2; union:2; unions:3; jobs:2; unemployment:4;
+        wages:3; wage:3; employment:3; employees:2; layoffs:4; labour:2; pension:2; -hunger strike:-2;
+        -air strike:-3; -drone strike:-3; -missile strike:-3""")),
+    Rule("medtop:10000000", _t("""holiday:2; travel:2; tourism:3; tourists:3; recipe:3; fashion:3;
+        restaurant:2; food:1; hobby:3; leisure:3; lifestyle:4""")),
+    Rule("medtop:12000000", _t("""church:3; religion:4; religious:3; pope:3; mosque:3; faith:2;
+        bishop:3; muslim:2; christian:2; jewish:2; buddhist:3; clergy:3; vatican:3""")),
+    Rule("medtop:13000000", _t("""technology:3; software:3; internet:2; computer:3; scientists:3;
+        research:2; researchers:3; study:1; space:2; nasa:3; smartphone:3; digital:2; online:1;
+        artificial intelligence:4; ai:2; broadband:3; mobile phone:3; satellite:2; -space for:-2""")),
+    Rule("medtop:14000000", _t("""immigration:3; migrants:3; refugees:3; welfare:3; poverty:3;
+        discrimination:3; community:1; families:1; housing:2; social:1; charity:2; homeless:3;
+        asylum:3; racism:3; gender:2; population:1""")),
+    Rule("medtop:15000000", _t("""match:3; football:4; soccer:4; league:3; cup:2; goal:2; goals:2;
+        coach:3; striker:4; tennis:4; cricket:4; rugby:4; olympic:4; olympics:4; champion:3;
+        championship:3; tournament:3; season:2; team:2; player:3; players:3; victory:1; win:1;
+        defeat:1; scored:4; fans:2; stadium:3; athlete:3; athletics:4; premiership:4; -war:-2;
+        -election:-2""")),
+    Rule("medtop:20000822", _t("""football:3; soccer:4; striker:3; goalkeeper:4; premier league:4;
+        midfielder:4; penalty:2; world cup:2; champions league:4"""), threshold=6.0),
+    Rule("medtop:01000000", _t("""film:3; films:3; movie:3; music:3; album:3; band:2; singer:3;
+        actor:3; actress:3; festival:2; theatre:3; art:2; artist:2; museum:3; novel:3; book:2;
+        award:1; oscar:4; show:1; tv:2; television:2; media:1; concert:3; box office:4""")),
+    Rule("medtop:17000000", _t("""weather:4; forecast:3; temperatures:3; rain:3; snow:3; storm:2;
+        heatwave:4; meteorological:4; met office:4; drought:2; frost:3""")),
+)
+# fmt: on
+
+
+class TopicRules:
+    """Compiled rules over the vendored Media Topic list."""
+
+    def __init__(self, topics: Iterable[Topic], rules: Iterable[Rule] = RULES, max_topics: int = 3) -> None:
+        self.topics = {t.code: t for t in topics}
+        self.max_topics = max_topics
+        self._stemmer = Stemmer.Stemmer("english")
+        self._rules: list[tuple[Rule, dict[tuple[str, ...], float]]] = []
+        for rule in rules:
+            if rule.code not in self.topics:
+                raise ValueError(f"rule for unknown or retired topic {rule.code}")
+            stemmed = {tuple(self._stems(term)): w for term, w in rule.terms.items()}
+            self._rules.append((rule, stemmed))
+
+    @classmethod
+    def from_file(cls, path: Path) -> TopicRules:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+        return cls(Topic(t["code"], t["name"], t["parent"], t["level"]) for t in raw)
+
+    def _stems(self, text: str) -> list[str]:
+        words = _WORD.findall(text.lower().replace("’", "'"))
+        return list(self._stemmer.stemWords([w.removesuffix("'s") for w in words]))
+
+    @staticmethod
+    def _grams(stems: list[str]) -> Counter[tuple[str, ...]]:
+        grams: Counter[tuple[str, ...]] = Counter()
+        for n in (1, 2, 3):
+            for i in range(len(stems) - n + 1):
+                grams[tuple(stems[i:i + n])] += 1
+        return grams
+
+    def score(self, headline: str, body: str) -> dict[str, float]:
+        """Rule scores (only those at or above their threshold), top-level topics included."""
+        head = self._grams(self._stems(headline))
+        text = self._grams(self._stems(body))
+        fired: dict[str, float] = {}
+        for rule, terms in self._rules:
+            s = sum(w * (2 * head.get(g, 0) + min(text.get(g, 0), BODY_HIT_CAP)) for g, w in terms.items())
+            if s >= rule.threshold:
+                fired[rule.code] = s
+        for code, s in list(fired.items()):
+            topic = self.topics[code]
+            if topic.level > 1:
+                root = self._root(code)
+                fired[root] = max(fired.get(root, 0.0), s)
+        return fired
+
+    def _root(self, code: str) -> str:
+        topic = self.topics[code]
+        while topic.parent is not None and topic.parent in self.topics:
+            topic = self.topics[topic.parent]
+        return topic.code
+
+    def subjects(self, headline: str, body: str) -> list[SubjectTag]:
+        """The subject tags for an article, best first, deterministic order."""
+        fired = self.score(headline, body)
+        if not fired:
+            return []
+        roots = sorted((c for c in fired if self.topics[c].level == 1), key=lambda c: (-fired[c], c))
+        keep = set(roots[: self.max_topics])
+        chosen = [c for c in fired if self._root(c) in keep]
+        best = max(fired[c] for c in chosen)
+        thresholds = {r.code: r.threshold for r, _ in self._rules}
+        tags = []
+        for code in sorted(chosen, key=lambda c: (-fired[c], self.topics[c].level, c)):
+            s = fired[code]
+            threshold = thresholds.get(code, 4.0)
+            topic = self.topics[code]
+            tags.append(
+                SubjectTag(
+                    code=code,
+                    name=topic.name,
+                    uri=topic.uri,
+                    relevance=round(100 * s / best),
+                    confidence=min(99, round(100 * (1 - math.exp(-s / threshold)))),
+                    creator=RULES_CREATOR,
+                )
+            )
+        return tags

@@ -1,0 +1,540 @@
+"""The entity vocabulary (people, organisations, places) and its Aho-Corasick matcher.
+
+Matching rules (``Vocabulary.find``):
+- aliases are matched case-insensitively by one pyahocorasick automaton, then checked:
+  word boundaries on both sides (so "Prigozhin's" and "Ukrainian-Belarusian" match, "Minsky" does not);
+  case: every capital in the alias must be a capital in the text ("Nice" never matches "nice"), an
+  all-caps acronym ("UK", "U.S.") must match exactly, and an all-caps text span of 4+ characters
+  (a shouted headline) matches its alias;
+- overlapping matches: the longest wins, then the leftmost;
+- an alias shared by several entries goes to the canonical name before an alias, then the highest
+  rank (countries, then population), then the smallest id.
+Confidence: canonical name 0.95, alias 0.9, demonym/adjective ("Russian" -> Russia) 0.8.
+The automaton is rebuilt lazily after ``add``, ``retire`` or ``alias``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import ahocorasick
+
+EntityType = Literal["person", "organisation", "place"]
+ENTITY_TYPES: frozenset[str] = frozenset({"person", "organisation", "place"})
+
+VOCAB_CREATOR = "newswire-vocab/1"
+CONF_NAME = 0.95
+CONF_ALIAS = 0.9
+CONF_ADJECTIVE = 0.8
+
+_NAME, _ALIAS, _ADJECTIVE = 0, 1, 2
+_CONFIDENCE = {_NAME: CONF_NAME, _ALIAS: CONF_ALIAS, _ADJECTIVE: CONF_ADJECTIVE}
+_COUNTRY_RANK = 10**10
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One canonical entity. ``adjectives`` are demonyms, matched with lower confidence."""
+
+    id: str
+    name: str
+    type: EntityType
+    aliases: tuple[str, ...] = ()
+    uri: str = ""
+    adjectives: tuple[str, ...] = ()
+    rank: int = 0
+    country: str = ""
+
+    def __post_init__(self) -> None:
+        if self.type not in ENTITY_TYPES:
+            raise ValueError(f"unknown entity type {self.type!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """An entity found at ``text[start:end]``."""
+
+    start: int
+    end: int
+    entry_id: str
+    name: str
+    type: EntityType
+    confidence: float
+    creator: str
+    uri: str = ""
+
+
+def lower_same_length(text: str) -> str:
+    """``str.lower`` that keeps offsets (a few characters grow when lowercased)."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+
+
+def fold(name: str) -> str:
+    """ASCII-fold a name: "Zürich" -> "Zurich", "Łódź" -> "Lodz"."""
+    name = name.translate(_FOLD_TABLE)
+    return "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+
+
+_FOLD_TABLE = str.maketrans("łŁøØđĐıß", "lLoOdDis")
+
+
+def _is_acronym(alias: str) -> bool:
+    letters = [c for c in alias if c.isalpha()]
+    return bool(letters) and all(c.isupper() for c in letters) and len(letters) <= 5
+
+
+def case_ok(alias: str, span: str) -> bool:
+    """Does ``span`` (same letters, any case) spell ``alias`` with acceptable capitalisation?"""
+    if span == alias:
+        return True
+    if _is_acronym(alias):
+        return False
+    if len(span) >= 4 and span.isupper():
+        return True
+    return all(not a.isupper() or s.isupper() for a, s in zip(alias, span, strict=False))
+
+
+def _bounded(text: str, start: int, end: int) -> bool:
+    return (start == 0 or not text[start - 1].isalnum()) and (end == len(text) or not text[end].isalnum())
+
+
+class Vocabulary:
+    """Mutable alias vocabulary; ``find`` uses a lazily (re)built automaton."""
+
+    __slots__ = ("_automaton", "_entries")
+
+    def __init__(self, entries: Iterable[Entry] = ()) -> None:
+        self._entries: dict[str, Entry] = {}
+        self._automaton: ahocorasick.Automaton | None = None
+        for entry in entries:
+            self._entries[entry.id] = entry
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, entry_id: object) -> bool:
+        return entry_id in self._entries
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self._entries.values())
+
+    def get(self, entry_id: str) -> Entry | None:
+        return self._entries.get(entry_id)
+
+    def add(self, entry: Entry) -> None:
+        """Add an entry, or replace the entry with the same id."""
+        self._entries[entry.id] = entry
+        self._automaton = None
+
+    def retire(self, entry_id: str) -> None:
+        """Remove an entry; it is no longer matched. Unknown ids are ignored (idempotent)."""
+        if self._entries.pop(entry_id, None) is not None:
+            self._automaton = None
+
+    def alias(self, entry_id: str, alias: str) -> None:
+        """Add an alias to an existing entry (idempotent)."""
+        entry = self._entries[entry_id]
+        alias = alias.strip()
+        if alias and alias != entry.name and alias not in entry.aliases:
+            self._entries[entry_id] = replace(entry, aliases=(*entry.aliases, alias))
+            self._automaton = None
+
+    def build(self) -> ahocorasick.Automaton:
+        """Compile (or return the compiled) automaton over all aliases."""
+        if self._automaton is not None:
+            return self._automaton
+        table: dict[str, list[tuple[int, int, str, str]]] = {}
+        for entry in self._entries.values():
+            forms = [(entry.name, _NAME)]
+            forms += [(a, _ALIAS) for a in entry.aliases]
+            forms += [(a, _ADJECTIVE) for a in entry.adjectives]
+            for surface, kind in forms:
+                key = lower_same_length(surface)
+                if len(key) < 2:
+                    continue
+                table.setdefault(key, []).append((kind, -entry.rank, entry.id, surface))
+        automaton = ahocorasick.Automaton()
+        for key, candidates in table.items():
+            candidates.sort()
+            automaton.add_word(key, tuple((s, i, k) for k, _, i, s in candidates))
+        automaton.make_automaton()
+        self._automaton = automaton
+        return automaton
+
+    def find(self, text: str) -> list[Mention]:
+        """All non-overlapping vocabulary mentions in ``text``, in text order."""
+        automaton = self.build()
+        if len(automaton) == 0:
+            return []
+        low = lower_same_length(text)
+        found: list[tuple[int, int, str, int]] = []
+        for last, candidates in automaton.iter(low):
+            for surface, entry_id, kind in candidates:
+                start = last - len(surface) + 1
+                end = last + 1
+                if _bounded(text, start, end) and case_ok(surface, text[start:end]):
+                    found.append((start, end, entry_id, kind))
+                    break
+        found.sort(key=lambda m: (m[0] - m[1], m[0]))
+        taken = bytearray(len(text))
+        mentions: list[Mention] = []
+        for start, end, entry_id, kind in found:
+            if any(taken[start:end]):
+                continue
+            taken[start:end] = b"\x01" * (end - start)
+            entry = self._entries[entry_id]
+            mentions.append(
+                Mention(start, end, entry.id, entry.name, entry.type, _CONFIDENCE[kind], VOCAB_CREATOR, entry.uri)
+            )
+        mentions.sort(key=lambda m: m.start)
+        return mentions
+
+    def is_country(self, entry_id: str) -> bool:
+        entry = self._entries.get(entry_id)
+        return entry is not None and entry.type == "place" and entry.rank >= _COUNTRY_RANK
+
+
+def geonames_entry(geonameid: int, name: str, country: str, rank: int, aliases: Iterable[str] = (),
+                   adjectives: Iterable[str] = ()) -> Entry:
+    return Entry(
+        id=f"geonames:{geonameid}",
+        name=name,
+        type="place",
+        aliases=tuple(aliases),
+        uri=f"https://sws.geonames.org/{geonameid}/",
+        adjectives=tuple(adjectives),
+        rank=rank,
+        country=country,
+    )
+
+
+def load_vocabulary(path: Path) -> Vocabulary:
+    """Load the vendored ``vocabulary.json.gz`` (see data/README.md for its format)."""
+    with open(path, "rb") as f:
+        doc = json.loads(gzip.decompress(f.read()))
+    entries = [geonames_entry(g, n, c, r, a, adj) for g, n, c, r, a, adj in doc["places"]]
+    for slug, name, aliases in doc["organisations"]:
+        entries.append(
+            Entry(
+                id=f"newswire:organisation:{slug}",
+                name=name,
+                type="organisation",
+                aliases=tuple(aliases),
+                uri=f"urn:newswire:entity:organisation:{slug}",
+                rank=1,
+            )
+        )
+    return Vocabulary(entries)
+
+
+# --- Names not in the vocabulary: the capitalisation heuristic --------------------------------
+#
+# Proper-noun phrases are runs of capitalised tokens joined by single spaces, allowing the
+# connectors in _CONNECTORS between them ("Bank of England", "Abu Bakr al-Baghdadi"). A possessive
+# ("Ukraine's") ends a phrase. Phrases are typed by rules:
+# - organisation: the last token is an organisation head ("Wagner Group", "State Border Guard
+#   Service") or a head comes just before "of" ("Ministry of Defence");               conf 0.6
+# - person: a title precedes ("President Lukashenko", "Mr Smith") or a context word is near
+#   ("spokesperson Andrii Demchenko", "... Demchenko said");                            conf 0.6
+#   a bare two/three-token name with no place, demonym or common word in it;           conf 0.5
+# - place: only after "in", "near" or "outside" ("near Divin");                        conf 0.4
+# A later single token equal to a found person's surname, or a found organisation name without
+# its head ("Wagner" after "Wagner Group"), or an organisation name that is a token-suffix of a
+# longer one found ("Border Guard Service"), resolves to that same entity. Anything untypable is
+# returned as a suggestion (for the editors' review queue), never as a tag.
+# Ids: "newswire:<type>:<slug>", uri "urn:newswire:entity:<type>:<slug>".
+
+NAMES_CREATOR = "newswire-names/1"
+CONF_RULE = 0.6
+CONF_SHAPE = 0.5
+CONF_PREPOSITION = 0.4
+
+_TOKEN_RE = __import__("re").compile(r"\w+(?:[-'’]\w+)*")
+_CONNECTORS = frozenset({"of", "de", "del", "da", "di", "van", "von", "der", "den", "bin", "ibn", "al", "el", "la", "le", "du", "dos", "das"})
+_ORG_HEADS = frozenset(
+    """group service services ministry council party army bank inc ltd llc plc corp corporation
+    company co agency union committee guard guards forces force university college institute
+    school department office commission court parliament assembly congress senate police navy
+    federation association organisation organization foundation fund league club command
+    directorate bureau authority board network radio television tv news times post journal
+    press airlines airways brigade battalion regiment division front movement alliance
+    coalition church holdings partners technologies systems motors media trust society
+    centre center hospital""".split()
+)
+_TITLES = frozenset(
+    """president prime minister mr ms mrs miss dr sir dame lord lady general gen colonel col
+    lieutenant lt major maj captain capt sergeant chancellor king queen prince princess pope
+    senator sen governor gov mayor judge justice secretary ambassador commander chairman
+    chairwoman spokesperson spokesman spokeswoman professor prof rev bishop archbishop sheikh
+    premier vice deputy foreign defence defense interior finance state""".split()
+)
+_PERSON_TITLES = frozenset(
+    """president mr ms mrs miss dr sir dame lord lady general gen colonel col lieutenant lt major
+    maj captain capt sergeant chancellor king queen prince princess pope senator sen governor gov
+    mayor judge minister secretary ambassador commander chairman chairwoman spokesperson
+    spokesman spokeswoman professor prof rev bishop archbishop sheikh premier""".split()
+)
+_PERSON_CUES_BEFORE = frozenset(
+    """spokesperson spokesman spokeswoman leader chief head founder ceo director commander
+    reporter correspondent analyst by minister president official envoy adviser advisor
+    activist journalist artist author lawyer""".split()
+)
+_PERSON_CUES_AFTER = frozenset("said says told added explained wrote stated announced who".split())
+_PLACE_PREPOSITIONS = frozenset({"in", "near", "outside"})
+# Capitalised words that start sentences or name dates, never entities on their own.
+_COMMON = frozenset(
+    """the a an in on at after before as but and or when while if this that these those his her
+    their our its for from with by according several some many most more other another all any
+    each every no not there here then than what which who whom whose why how where also however
+    meanwhile fortunately unfortunately still yet even only just so such since until because
+    although though despite during under over between among into through about against without
+    within photo photos image video read show more news feed avatar reporter editor updated
+    monday tuesday wednesday thursday friday saturday sunday january february march april may
+    june july august september october november december jan feb mar apr jun jul aug sep sept
+    oct nov dec today yesterday tomorrow last next first second third new old he she it we they
+    you i my your us them one two three four five ten hundred thousand million billion
+    mr ms mrs dr sir general president minister prime state""".split()
+)
+
+
+def slug(name: str) -> str:
+    out, dash = [], False
+    for c in fold(name).lower():
+        if c.isalnum():
+            out.append(c)
+            dash = False
+        elif not dash and out:
+            out.append("-")
+            dash = True
+    return "".join(out).strip("-")
+
+
+def name_entity_id(kind: EntityType, name: str) -> tuple[str, str]:
+    """The stable id and uri of an entity known only by name."""
+    s = slug(name)
+    return f"newswire:{kind}:{s}", f"urn:newswire:entity:{kind}:{s}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Tok:
+    start: int
+    end: int
+    text: str
+    low: str
+    cap: bool
+    initial: bool
+    possessive: bool
+
+
+def _tokens(text: str) -> list[_Tok]:
+    toks: list[_Tok] = []
+    for m in _TOKEN_RE.finditer(text):
+        start, word = m.start(), m.group()
+        possessive = False
+        if word.endswith(("'s", "’s")) and len(word) > 2:
+            word, possessive = word[:-2], True
+        elif word.endswith(("'", "’")):
+            word = word[:-1]
+        i = start - 1
+        while i >= 0 and text[i] in " \t":
+            i -= 1
+        initial = i < 0 or text[i] in ".!?:;\"“”‘(\n[—–" or (text[i] in "'’" and (i == 0 or not text[i - 1].isalnum()))
+        first = word[:1]
+        cap = first.isupper() or (word[:3].lower() in ("al-", "el-") and word[3:4].isupper())
+        if word.isupper() and len(word) > 1:
+            cap = False  # all-caps words (credits, shouting) are left to the vocabulary
+        if word[:1].isdigit():
+            cap = False
+        toks.append(_Tok(start, start + len(word), word, word.lower(), cap, initial, possessive))
+    return toks
+
+
+def _gap_ok(text: str, a: _Tok, b: _Tok) -> bool:
+    return not a.possessive and text[a.end:b.start] == " "
+
+
+def _phrases(text: str, toks: list[_Tok]) -> list[list[int]]:
+    """Token index runs forming proper-noun phrases."""
+    phrases: list[list[int]] = []
+    i, n = 0, len(toks)
+    while i < n:
+        if not toks[i].cap:
+            i += 1
+            continue
+        run = [i]
+        j = i
+        while j + 1 < n:
+            nxt = toks[j + 1]
+            if not _gap_ok(text, toks[j], nxt):
+                break
+            if nxt.cap:
+                run.append(j + 1)
+                j += 1
+                continue
+            if nxt.low in _CONNECTORS and j + 2 < n and toks[j + 2].cap and _gap_ok(text, nxt, toks[j + 2]):
+                run += [j + 1, j + 2]
+                j += 2
+                continue
+            break
+        phrases.append(run)
+        i = j + 1
+    return phrases
+
+
+@dataclass(slots=True)
+class NameResult:
+    mentions: list[Mention]
+    suppressed: set[int]  # starts of vocabulary mentions overruled by a longer name
+    suggestions: list[str]
+
+
+class NameFinder:
+    """Finds and types names that are not in the vocabulary (see the rules above)."""
+
+    def find(self, text: str, vocab_mentions: list[Mention], vocab: Vocabulary) -> NameResult:
+        toks = _tokens(text)
+        lower_words = {t.low for t in toks if not t.cap and t.text[:1].islower()}
+        by_start = {m.start: m for m in vocab_mentions}
+        covered = bytearray(len(text))
+        for m in vocab_mentions:
+            covered[m.start:m.end] = b"\x01" * (m.end - m.start)
+
+        def common(t: _Tok) -> bool:
+            return t.low in _COMMON or t.low in lower_words or (t.initial and t.low.endswith("ly"))
+
+        found: list[tuple[int, int, EntityType, float, str]] = []  # start, end, type, conf, name
+        suppressed: set[int] = set()
+        singles: list[list[_Tok]] = []
+        suggestions: list[str] = []
+
+        def vocab_inside(a: int, b: int) -> list[Mention]:
+            return [m for m in vocab_mentions if m.start >= a and m.end <= b]
+
+        def handle(run: list[_Tok], after_title: bool) -> None:
+            # Leading function words and sentence-initial common words are not part of a name.
+            while run and (run[0].low in _COMMON or run[0].low in _CONNECTORS
+                           or (run[0].initial and common(run[0]) and not self._is_org(run))):
+                run = run[1:]
+            while run and run[-1].low in _CONNECTORS:
+                run = run[:-1]
+            if not run:
+                return
+            a, b = run[0].start, run[-1].end
+            inside = vocab_inside(a, b)
+            if len(inside) == 1 and inside[0].start == a and inside[0].end == b:
+                return  # exactly a vocabulary entry
+            name = text[a:b]
+            if self._is_org(run):
+                head_end = next((t.start for t in run if t.low == "of"), b)
+                for m in inside:
+                    if m.end <= head_end and m.type == "place":
+                        suppressed.add(m.start)
+                found.append((a, b, "organisation", CONF_RULE, name))
+                return
+            if len(run) == 1:
+                if any(covered[a:b]):
+                    return
+                if after_title:
+                    found.append((a, b, "person", CONF_RULE, name))
+                else:
+                    singles.append(run)
+                return
+            if any(covered[a:b]) and (inside and any(m.start == a and m.end == b for m in inside)):
+                return
+            countryish = any(vocab.is_country(m.entry_id) or m.confidence == CONF_ADJECTIVE for m in inside)
+            last_in_vocab = any(m.end == b for m in inside)
+            plain = all(t.cap and not common(t) for t in run) and len(run) <= 3
+            if plain and not countryish and not last_in_vocab:
+                cue = after_title or self._cue(toks, run)
+                for m in inside:
+                    suppressed.add(m.start)
+                found.append((a, b, "person", CONF_RULE if cue else CONF_SHAPE, name))
+                return
+            if not inside and self._preposition(toks, run):
+                found.append((a, b, "place", CONF_PREPOSITION, name))
+                return
+            if not inside:
+                suggestions.append(name)
+
+        index = {id(t): k for k, t in enumerate(toks)}
+        for run_idx in _phrases(text, toks):
+            run = [toks[k] for k in run_idx]
+            # Titles split a phrase: "Moscow Mayor Sergei Sobyanin" -> "Moscow" | person.
+            k = next((p for p, t in enumerate(run) if t.low in _TITLES and p + 1 < len(run)
+                      and not self._is_org(run)), None)
+            if k is None:
+                handle(run, after_title=self._title_before(toks, index[id(run[0])]))
+                continue
+            end = k
+            while end < len(run) and run[end].low in _TITLES:
+                end += 1
+            if k:
+                handle(run[:k], after_title=False)
+            is_person_title = any(t.low in _PERSON_TITLES for t in run[k:end])
+            rest = run[end:]
+            if rest:
+                handle(rest, after_title=is_person_title)
+
+        # Later mentions: surnames of found people, org names without their head.
+        short: dict[str, tuple[EntityType, str]] = {}
+        for _a, _b, kind, _c, name in found:
+            parts = name.split()
+            if kind == "person" and len(parts) > 1:
+                short.setdefault(parts[-1].lower(), (kind, name))
+            elif kind == "organisation" and len(parts) == 2 and parts[-1].lower() in _ORG_HEADS:
+                short.setdefault(parts[0].lower(), (kind, name))
+        for run in singles:
+            t = run[0]
+            if t.low in short:
+                kind, name = short[t.low]
+                found.append((t.start, t.end, kind, CONF_RULE, name))
+            elif self._preposition(toks, run) and not common(t):
+                found.append((t.start, t.end, "place", CONF_PREPOSITION, t.text))
+            elif not common(t):
+                suggestions.append(t.text)
+
+        # "Border Guard Service" is the same as "State Border Guard Service".
+        orgs = sorted({n for *_x, k, _c, n in found if k == "organisation"}, key=len, reverse=True)
+        mentions: list[Mention] = []
+        for a, b, kind, conf, name in sorted(found):
+            canonical = name
+            if kind == "organisation":
+                canonical = next((o for o in orgs if o != name and o.endswith(" " + name)), name)
+            entity_id, uri = name_entity_id(kind, canonical)
+            mentions.append(Mention(a, b, entity_id, canonical, kind, conf, NAMES_CREATOR, uri))
+        del by_start
+        return NameResult(mentions, suppressed, list(dict.fromkeys(suggestions)))
+
+    @staticmethod
+    def _is_org(run: list[_Tok]) -> bool:
+        if len(run) < 2:
+            return False
+        if run[-1].low in _ORG_HEADS:
+            return True
+        return any(t.low in _ORG_HEADS and n.low == "of" for t, n in zip(run, run[1:], strict=False))
+
+    @staticmethod
+    def _title_before(toks: list[_Tok], first: int) -> bool:
+        return first > 0 and toks[first - 1].low in _PERSON_TITLES
+
+    @staticmethod
+    def _cue(toks: list[_Tok], run: list[_Tok]) -> bool:
+        first = next(k for k, t in enumerate(toks) if t is run[0])
+        last = first + len(run) - 1
+        before = {t.low for t in toks[max(0, first - 3):first]}
+        after = {t.low for t in toks[last + 1:last + 3]}
+        return bool(before & _PERSON_CUES_BEFORE or before & _PERSON_TITLES or after & _PERSON_CUES_AFTER)
+
+    @staticmethod
+    def _preposition(toks: list[_Tok], run: list[_Tok]) -> bool:
+        first = next(k for k, t in enumerate(toks) if t is run[0])
+        return first > 0 and toks[first - 1].low in _PLACE_PREPOSITIONS

@@ -1,0 +1,68 @@
+"""Publish decisions: the ninjs 3.1 item of an article version, built from its events. Pure."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from schemas.events import ArticleEnriched, ArticleFiled, EntityTag
+from schemas.ninjs import AltId, Association, Body, Headline, Named, NinjsItem, Standard, Subject
+
+_TAG = re.compile(r"<[^>]+>")
+_SSE_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+_ENTITY_LISTS = {"person": "people", "organisation": "organisations", "place": "places"}
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def word_count(html: str) -> int:
+    return len(_TAG.sub(" ", html).split())
+
+
+def _named(tag: EntityTag) -> Named:
+    return Named(name=tag.name, uri=tag.uri or None, literal=tag.id, rel="mentioned")
+
+
+def build_item(filed: ArticleFiled, enriched: ArticleEnriched) -> NinjsItem:
+    """The ninjs item for the version ``filed`` made, with the tags and links ``enriched`` found."""
+    entities: dict[str, list[Named]] = {"people": [], "organisations": [], "places": []}
+    for tag in enriched.tags:
+        entities[_ENTITY_LISTS[tag.type]].append(_named(tag))
+    subjects = [
+        Subject(name=s.name, uri=s.uri, creator=s.creator, relevance=s.relevance, confidence=s.confidence, rel="about")
+        for s in enriched.subjects
+    ]
+    subjects += [Subject(name=k, rel="keyword", creator="editor") for k in filed.keywords]
+    return NinjsItem(
+        uri=filed.article_id,
+        type="text",
+        version=str(filed.version),
+        first_created=rfc3339(filed.occurred_at) if filed.version == 1 else None,
+        version_created=rfc3339(filed.occurred_at),
+        embargoed_until=rfc3339(filed.embargoed_until) if filed.embargoed_until else None,
+        pub_status="usable",
+        urgency=filed.urgency,
+        language=filed.language,
+        headlines=[Headline(value=filed.headline)],
+        bodies=[Body(value=filed.body_html, role="main", content_type="text/html",
+                     char_count=len(filed.body_html), word_count=word_count(filed.body_html))],
+        by=filed.byline or None,
+        located=filed.dateline or None,
+        people=entities["people"],
+        organisations=entities["organisations"],
+        places=entities["places"],
+        subjects=subjects,
+        associations=[
+            Association(name=link.headline, uri=link.article_id, rel="related", type="text")
+            for link in enriched.related
+        ],
+        alt_ids=[AltId(role="newswire:event", value=filed.event_id)],
+        standard=Standard(),
+    )
+
+
+def valid_event_id(value: str) -> bool:
+    """A ``Last-Event-ID`` the stream can resume from: a Redis stream entry id."""
+    return bool(_SSE_ID.match(value))

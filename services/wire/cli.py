@@ -1,0 +1,270 @@
+"""The ``newswire`` command: run the wire, its services, and the tools editors and operators use."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+DEV_DIR = Path(".newswire")
+
+
+def _dev_env() -> dict[str, str]:
+    """Values from ``.newswire/dev.env`` (written by ``newswire dev``), overridden by the environment."""
+    values: dict[str, str] = {}
+    path = DEV_DIR / "dev.env"
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep and key.strip():
+                values[key.strip()] = value.strip()
+    values.update({k: v for k, v in os.environ.items() if k.startswith("NEWSWIRE_") or k == "REDIS_URL"})
+    return values
+
+
+def _need(value: str | None, what: str, env_name: str) -> str:
+    if not value:
+        sys.exit(f"newswire: no {what}; pass it, set {env_name}, or run `newswire dev` first")
+    return value
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from services.wire.devenv import run_dev
+
+    return run_dev(Path(args.data_dir), args.ingest_port, args.publish_port)
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    if args.command == "ingest":
+        from services.ingest.__main__ import main
+    elif args.command == "enrich":
+        from services.enrich.__main__ import main
+    else:
+        from services.publish.__main__ import main
+    main()
+    return 0
+
+
+def cmd_file(args: argparse.Namespace) -> int:
+    from services.wire.story import load_story
+
+    env = _dev_env()
+    url = _need(args.url or env.get("NEWSWIRE_INGEST_URL"), "ingest URL", "NEWSWIRE_INGEST_URL")
+    key = _need(args.key or env.get("NEWSWIRE_EDITOR_KEY"), "editor key", "NEWSWIRE_EDITOR_KEY")
+    try:
+        story = load_story(Path(args.story))
+    except (OSError, ValueError) as exc:
+        sys.exit(f"newswire file: {exc}")
+    headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": args.idempotency_key or str(uuid.uuid4())}
+    response = httpx.post(url.rstrip("/") + "/v1/articles", json=story, headers=headers, timeout=30)
+    print(json.dumps(response.json(), indent=2))
+    return 0 if response.status_code == 202 else 1
+
+
+def _print_item(item: dict[str, Any]) -> None:
+    headline = (item.get("headlines") or [{}])[0].get("value", "")
+    print(f"\n== {headline}")
+    print(f"   {item.get('uri')}  version {item.get('version')}  {item.get('pubStatus')}  urgency {item.get('urgency')}")
+    for field in ("people", "organisations", "places"):
+        names = [n.get("name", "") for n in item.get(field, [])]
+        if names:
+            print(f"   {field:<14}{', '.join(names)}")
+    subjects = [s["name"] for s in item.get("subjects", []) if s.get("rel") == "about"]
+    if subjects:
+        print(f"   {'subjects':<14}{', '.join(subjects)}")
+    for link in item.get("associations", []):
+        print(f"   related       {link.get('name')}  <{link.get('uri')}>")
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    env = _dev_env()
+    url = _need(args.url or env.get("NEWSWIRE_PARTNER_URL"), "partner URL", "NEWSWIRE_PARTNER_URL")
+    token = _need(args.token or env.get("NEWSWIRE_PARTNER_TOKEN"), "partner token", "NEWSWIRE_PARTNER_TOKEN")
+    last_id = args.last_event_id
+    seen = 0
+    while True:
+        headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+        if last_id:
+            headers["Last-Event-ID"] = last_id
+        try:
+            with httpx.stream("GET", url.rstrip("/") + "/v1/stream", headers=headers, timeout=httpx.Timeout(5, read=None)) as response:
+                if response.status_code != 200:
+                    response.read()
+                    sys.exit(f"newswire tail: {response.status_code} {response.text}")
+                print(f"# following {url}/v1/stream", file=sys.stderr)
+                event: dict[str, str] = {}
+                for line in response.iter_lines():
+                    if line == "":
+                        if "data" in event:
+                            item = json.loads(event["data"])
+                            last_id = event.get("id", last_id)
+                            print(json.dumps(item)) if args.json else _print_item(item)
+                            sys.stdout.flush()
+                            seen += 1
+                            if args.count and seen >= args.count:
+                                return 0
+                        event = {}
+                    elif not line.startswith(":"):
+                        name, _, value = line.partition(":")
+                        event[name] = value[1:] if value.startswith(" ") else value
+        except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
+            print(f"# connection lost ({exc}); resuming after {last_id}", file=sys.stderr)
+            time.sleep(1)
+        except KeyboardInterrupt:
+            return 0
+
+
+def _redis_settings() -> Any:
+    from services.wire.settings import Settings
+
+    env = _dev_env()
+    return Settings.from_env({**env, **({"REDIS_URL": env["REDIS_URL"]} if "REDIS_URL" in env else {})})
+
+
+def cmd_credentials(args: argparse.Namespace, role_name: str | None = None) -> int:
+    from services.wire.credentials import CredentialError, Role, issue, list_credentials, revoke
+    from services.wire.eventlog import connect
+
+    settings = _redis_settings()
+
+    async def run() -> int:
+        redis = connect(settings)
+        try:
+            chosen = role_name or getattr(args, "role", None)
+            role = Role(chosen) if chosen else Role.EDITOR
+            if args.action == "create":
+                try:
+                    secret = await issue(redis, role, args.name, replace=args.replace)
+                except CredentialError as exc:
+                    print(f"newswire: {exc}", file=sys.stderr)
+                    return 1
+                print(secret)
+                print(f"# {role.value} {args.name!r}: store this now, it is shown only once", file=sys.stderr)
+            elif args.action == "list":
+                for c in await list_credentials(redis, Role(chosen) if chosen else None):
+                    print(f"{c.role.value:<8} {c.name:<32} created {c.created_at.isoformat()}")
+            elif args.action == "revoke":
+                if not await revoke(redis, role, args.name):
+                    print(f"newswire: no {role.value} named {args.name!r}", file=sys.stderr)
+                    return 1
+                print(f"revoked {role.value} {args.name!r}")
+            return 0
+        finally:
+            await redis.aclose()
+
+    return asyncio.run(run())
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    from services.wire.eventlog import connect
+    from services.wire.worker import WORKERS_KEY
+
+    settings = _redis_settings()
+
+    async def run() -> int:
+        redis = connect(settings)
+        try:
+            seen = await redis.hgetall(WORKERS_KEY)  # type: ignore[misc]
+        finally:
+            await redis.aclose()
+        now_ms = time.time() * 1000
+        prefix = f"{args.service}-{os.uname().nodename}" if args.local else f"{args.service}-"
+        fresh = [k.decode() for k, v in seen.items() if k.decode().startswith(prefix) and now_ms - int(v) < 30_000]
+        print(f"{args.service}: {len(fresh)} live consumer(s) {', '.join(fresh)}")
+        return 0 if fresh else 1
+
+    return asyncio.run(run())
+
+
+def cmd_dead(args: argparse.Namespace) -> int:
+    from services.wire.eventlog import EventLog, connect
+
+    settings = _redis_settings()
+
+    async def run() -> int:
+        redis = connect(settings)
+        try:
+            log = EventLog(redis, settings)
+            for partition in log.partitions():
+                for dead in await log.dead_letters(partition, args.count):
+                    print(f"{dead.dead_at.isoformat()} {dead.stream} {dead.entry_id} group={dead.group} "
+                          f"deliveries={dead.deliveries} error={dead.error}")
+        finally:
+            await redis.aclose()
+        return 0
+
+    return asyncio.run(run())
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="newswire", description="An event-sourced news wire.")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser("dev", help="run the whole wire locally (Redis, ingest, enrich, publish)")
+    dev.add_argument("--data-dir", default=str(DEV_DIR), help="where Redis keeps its data and dev.env is written")
+    dev.add_argument("--ingest-port", type=int, default=8000)
+    dev.add_argument("--publish-port", type=int, default=8001)
+    dev.set_defaults(func=cmd_dev)
+
+    for name, text in (("ingest", "the ingest HTTP API"), ("enrich", "the enrich worker"),
+                       ("publish", "the publish worker and partner API")):
+        sub.add_parser(name, help=f"run {text} (settings from NEWSWIRE_* and REDIS_URL)").set_defaults(func=cmd_service)
+
+    file_ = sub.add_parser("file", help="file a story (STORY.json as the API takes it, or STORY.txt)")
+    file_.add_argument("story")
+    file_.add_argument("--url", help="ingest URL (default: NEWSWIRE_INGEST_URL or .newswire/dev.env)")
+    file_.add_argument("--key", help="editor key (default: NEWSWIRE_EDITOR_KEY or .newswire/dev.env)")
+    file_.add_argument("--idempotency-key", help="default: a new random key")
+    file_.set_defaults(func=cmd_file)
+
+    tail = sub.add_parser("tail", help="follow the partner stream and print each item")
+    tail.add_argument("--url", help="partner API URL (default: NEWSWIRE_PARTNER_URL or .newswire/dev.env)")
+    tail.add_argument("--token", help="partner token (default: NEWSWIRE_PARTNER_TOKEN or .newswire/dev.env)")
+    tail.add_argument("--last-event-id", help="resume after this id")
+    tail.add_argument("--json", action="store_true", help="print each ninjs item as one JSON line")
+    tail.add_argument("--count", type=int, default=0, help="stop after this many items")
+    tail.set_defaults(func=cmd_tail)
+
+    for name, role in (("keys", None), ("partners", "partner")):
+        group = sub.add_parser(name, help="editor/admin API keys" if role is None else "partner credentials")
+        actions = group.add_subparsers(dest="action", required=True)
+        create = actions.add_parser("create", help="create one and print its secret once")
+        if role is None:
+            create.add_argument("--role", choices=["editor", "admin"], default="editor")
+        create.add_argument("--name", required=True)
+        create.add_argument("--replace", action="store_true", help="replace an existing one of that name")
+        listing = actions.add_parser("list")
+        if role is None:
+            listing.add_argument("--role", choices=["editor", "admin"], default=None)
+        revoke = actions.add_parser("revoke")
+        if role is None:
+            revoke.add_argument("--role", choices=["editor", "admin"], default="editor")
+        revoke.add_argument("--name", required=True)
+        group.set_defaults(func=lambda a, r=role: cmd_credentials(a, r))
+
+    health = sub.add_parser("health", help="exit 0 when a service's workers are alive")
+    health.add_argument("service", choices=["enrich", "publish"])
+    health.add_argument("--local", action="store_true", help="only workers on this host")
+    health.set_defaults(func=cmd_health)
+
+    dead = sub.add_parser("dead-letters", help="list entries parked after too many failed deliveries")
+    dead.add_argument("--count", type=int, default=100)
+    dead.set_defaults(func=cmd_dead)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

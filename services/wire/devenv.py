@@ -1,0 +1,131 @@
+"""``newswire dev``: the whole wire on one machine, with a Redis server it starts itself."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from services.wire.credentials import Role, issue
+from services.wire.eventlog import connect
+from services.wire.redis_server import RedisServer, ServerNotFound
+from services.wire.settings import Settings
+
+SERVICES = ("ingest", "enrich", "publish")
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url.split('/health')[0]} exited with status {proc.returncode} during start-up")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback URL we built
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not become healthy within {timeout:.0f}s")
+
+
+async def _demo_credentials(settings: Settings) -> tuple[str, str]:
+    redis = connect(settings)
+    try:
+        editor = await issue(redis, Role.EDITOR, "demo-editor", replace=True)
+        partner = await issue(redis, Role.PARTNER, "demo-partner", replace=True)
+    finally:
+        await redis.aclose()
+    return editor, partner
+
+
+def run_dev(data_dir: Path, ingest_port: int, publish_port: int) -> int:
+    started = time.monotonic()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server: RedisServer | None = None
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        try:
+            server = RedisServer(data_dir / "redis")
+        except ServerNotFound as exc:
+            print(f"newswire dev: {exc}", file=sys.stderr)
+            return 2
+        redis_url = server.start()
+        print(f"redis      {server.binary.name} on {redis_url} (AOF, appendfsync always) in {server.data_dir}")
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "NEWSWIRE_INGEST_PORT": str(ingest_port),
+        "NEWSWIRE_PUBLISH_PORT": str(publish_port),
+    }
+    if server is None:
+        env.setdefault("NEWSWIRE_DURABILITY", "none")  # a server we did not start: its own settings apply
+    settings = Settings.from_env(env)
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for name in SERVICES:
+            procs[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env)
+        ingest_url = f"http://127.0.0.1:{ingest_port}"
+        partner_url = f"http://127.0.0.1:{publish_port}"
+        _wait_http(ingest_url + "/health", procs["ingest"], 30)
+        _wait_http(partner_url + "/health", procs["publish"], 30)
+        editor_key, partner_token = asyncio.run(_demo_credentials(settings))
+        lines = {
+            "NEWSWIRE_INGEST_URL": ingest_url,
+            "NEWSWIRE_PARTNER_URL": partner_url,
+            "NEWSWIRE_EDITOR_KEY": editor_key,
+            "NEWSWIRE_PARTNER_TOKEN": partner_token,
+            "REDIS_URL": redis_url,
+        }
+        env_file = data_dir / "dev.env"
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
+        env_file.chmod(0o600)
+        print(f"ingest     {ingest_url}  (API docs {ingest_url}/docs)")
+        print(f"partners   {partner_url}/v1/stream  (API docs {partner_url}/docs)")
+        print(f"editor key {editor_key}")
+        print(f"partner    {partner_token}")
+        print(f"written to {env_file}; the wire is up in {time.monotonic() - started:.1f}s. Ctrl-C stops it.")
+        print("try: newswire tail   (in another terminal), then: newswire file STORY.txt", flush=True)
+        return _supervise(procs)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        _stop_all(procs)
+        if server is not None:
+            server.stop()
+        print("newswire dev: stopped", file=sys.stderr)
+
+
+def _supervise(procs: dict[str, subprocess.Popen[bytes]]) -> int:
+    """Wait for Ctrl-C or SIGTERM; a service that dies is reported and the wire is stopped."""
+    stop = {"now": False}
+
+    def on_term(_signum: int, _frame: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    while not stop["now"]:
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                print(f"newswire dev: {name} exited with status {proc.returncode}; stopping", file=sys.stderr)
+                return 1
+        time.sleep(0.2)
+    return 0
+
+
+def _stop_all(procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for proc in procs.values():
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

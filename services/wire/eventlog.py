@@ -1,0 +1,196 @@
+"""Access to the event log on Redis: connections, consumer groups and the atomic write scripts.
+
+Every script touches keys of one partition only (one hash tag), so it runs unchanged on a
+Redis Cluster once streams are spread over shards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from schemas.codec import encode_event, encode_json
+from schemas.events import DeadLettered, Event
+from schemas.streams import Group, Stream, partition_key, partition_of, stream_key
+from services.wire.settings import Durability, Settings
+
+# Append an output event once per source event, and ack the input entry, atomically.
+# KEYS: done-hash, output stream, input stream.  ARGV: source event id, group, input entry id,
+# then the output entry's field/value pairs. Returns the output entry id (the earlier one on a
+# repeat).
+_APPEND_ONCE = """
+local prev = redis.call('HGET', KEYS[1], ARGV[1])
+if not prev then
+  prev = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4))
+  redis.call('HSET', KEYS[1], ARGV[1], prev)
+end
+redis.call('XACK', KEYS[3], ARGV[2], ARGV[3])
+return prev
+"""
+
+# File an article under an idempotency key. KEYS: idempotency key, filed stream.
+# ARGV: request fingerprint, ttl seconds, answer JSON, then the entry's field/value pairs.
+# Returns {1, entry id} when appended, {0, stored record} when the key was seen before.
+_FILE_ONCE = """
+local prev = redis.call('GET', KEYS[1])
+if prev then return {0, prev} end
+local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4))
+redis.call('SET', KEYS[1], ARGV[1] .. '\\n' .. id .. '\\n' .. ARGV[3], 'EX', ARGV[2])
+return {1, id}
+"""
+
+# Park an entry that kept failing on the dead-letter stream and ack it. KEYS: dead stream,
+# input stream, errors hash. ARGV: group, entry id, then the dead entry's field/value pairs.
+_DEAD_LETTER = """
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
+redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HDEL', KEYS[3], ARGV[2])
+return id
+"""
+
+
+class DurabilityError(RuntimeError):
+    """The Redis server cannot keep the durability promise the wire was configured with."""
+
+
+def connect(settings: Settings) -> Redis:
+    return Redis.from_url(settings.redis_url, health_check_interval=10, socket_keepalive=True)
+
+
+def flatten(fields: dict[str, bytes]) -> list[bytes | str]:
+    out: list[bytes | str] = []
+    for key, value in fields.items():
+        out.append(key)
+        out.append(value)
+    return out
+
+
+def done_key(group: Group, partition: int) -> str:
+    """The hash of source event ids a group has already turned into output (its tracking record)."""
+    return partition_key(f"done:{group.value}", partition)
+
+
+def errors_key(group: Group, partition: int) -> str:
+    """The last error of each entry that is pending in a group after a failure."""
+    return partition_key(f"errors:{group.value}", partition)
+
+
+class EventLog:
+    """The wire's view of Redis: appends, group set-up and the once-only write scripts."""
+
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self.redis = redis
+        self.settings = settings
+        self._append_once = redis.register_script(_APPEND_ONCE)
+        self._file_once = redis.register_script(_FILE_ONCE)
+        self._dead_letter = redis.register_script(_DEAD_LETTER)
+
+    def stream_for(self, stream: Stream, article_id: str) -> str:
+        return stream_key(stream, partition_of(article_id, self.settings.partitions))
+
+    def partitions(self) -> range:
+        return range(self.settings.partitions)
+
+    async def ensure_groups(self, stream: Stream, group: Group) -> None:
+        """Create ``group`` on every partition of ``stream`` at id 0 (history included)."""
+        for partition in self.partitions():
+            try:
+                await self.redis.xgroup_create(stream_key(stream, partition), group.value, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def check_durability(self) -> None:
+        """Refuse to run when the server would make ``202`` a false promise."""
+        wanted = self.settings.durability
+        if wanted is Durability.NONE:
+            return
+        config = await self.redis.config_get("append*")
+        appendonly = str(_text(config.get("appendonly", "no")))
+        fsync = str(_text(config.get("appendfsync", "")))
+        if appendonly != "yes":
+            raise DurabilityError(
+                f"NEWSWIRE_DURABILITY={wanted.value} needs the Redis server to run with "
+                "'appendonly yes' (it has 'appendonly no'); start it with --appendonly yes "
+                "--appendfsync always, or set NEWSWIRE_DURABILITY=none to accept losing filings"
+            )
+        if wanted is Durability.ALWAYS and fsync != "always":
+            raise DurabilityError(
+                f"NEWSWIRE_DURABILITY=fsync-always needs 'appendfsync always' on the Redis server "
+                f"(it has {fsync!r}); set it, or choose NEWSWIRE_DURABILITY=fsync-everysec"
+            )
+
+    async def append_filed(self, event: Event) -> str:
+        """Append a filing to its article's partition; returns the entry id."""
+        entry_id = await self.redis.xadd(self.stream_for(Stream.FILED, event.article_id), encode_event(event))  # type: ignore[arg-type]
+        return _text(entry_id)
+
+    async def file_once(
+        self, event: Event, *, idempotency_key: str, fingerprint: str, answer: bytes, ttl_s: int
+    ) -> tuple[bool, str]:
+        """Append a filing unless ``idempotency_key`` was seen; returns (appended, entry id or record)."""
+        stream = self.stream_for(Stream.FILED, event.article_id)
+        args: list[bytes | str | int] = [fingerprint, ttl_s, answer, *flatten(encode_event(event))]
+        appended, value = await self._file_once(keys=[idempotency_key, stream], args=args)
+        return bool(appended), _text(value)
+
+    def append_once_args(
+        self, group: Group, partition: int, *, source_event_id: str, input_entry_id: str, output: Event, out_stream: Stream
+    ) -> tuple[list[str], list[bytes | str]]:
+        keys = [done_key(group, partition), stream_key(out_stream, partition), _input_stream(group, partition)]
+        args: list[bytes | str] = [source_event_id, group.value, input_entry_id, *flatten(encode_event(output))]
+        return keys, args
+
+    async def run_append_once(
+        self, calls: Sequence[tuple[list[str], list[bytes | str]]], acks: Iterable[tuple[str, Group, str]]
+    ) -> list[str]:
+        """Run many append-once calls and plain acks (stream, group, entry id) in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                await self._append_once(keys=keys, args=args, client=pipe)
+            for stream, group, entry_id in acks:
+                pipe.xack(stream, group.value, entry_id)
+            results = await pipe.execute()
+        return [_text(r) for r in results[: len(calls)]]
+
+    async def record_error(self, group: Group, partition: int, entry_id: str, error: str) -> None:
+        await self.redis.hset(errors_key(group, partition), entry_id, error[:2000])
+
+    async def dead_letter(self, group: Group, partition: int, entry_id: str, deliveries: int) -> str:
+        in_stream = _input_stream(group, partition)
+        error = await self.redis.hget(errors_key(group, partition), entry_id)
+        dead = DeadLettered(
+            stream=in_stream,
+            group=group.value,
+            entry_id=entry_id,
+            deliveries=deliveries,
+            error=_text(error) if error else "unknown (no error recorded)",
+            dead_at=datetime.now(UTC),
+        )
+        fields = {"type": b"dead.lettered.v1", "entry": entry_id.encode(), "data": encode_json(dead)}
+        keys = [stream_key(Stream.DEAD, partition), in_stream, errors_key(group, partition)]
+        return _text(await self._dead_letter(keys=keys, args=[group.value, entry_id, *flatten(fields)]))
+
+    async def delivery_count(self, group: Group, partition: int, entry_id: str) -> int:
+        rows = await self.redis.xpending_range(_input_stream(group, partition), group.value, entry_id, entry_id, 1)
+        return int(rows[0]["times_delivered"]) if rows else 0
+
+    async def dead_letters(self, partition: int, count: int = 100) -> list[DeadLettered]:
+        rows = await self.redis.xrevrange(stream_key(Stream.DEAD, partition), count=count)
+        return [msgspec.json.decode(fields[b"data"], type=DeadLettered) for _, fields in rows]
+
+
+# Which stream each group consumes.
+GROUP_INPUT: dict[Group, Stream] = {Group.ENRICH: Stream.FILED, Group.PUBLISH: Stream.ENRICHED}
+
+
+def _input_stream(group: Group, partition: int) -> str:
+    return stream_key(GROUP_INPUT[group], partition)
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

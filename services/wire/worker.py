@@ -1,0 +1,170 @@
+"""The consuming side of every worker: consumer groups, batches, claiming and dead letters.
+
+A worker kind supplies a :class:`Handler`; this module runs it on FastStream subscribers:
+
+- one batch subscriber per partition reads new entries (``XREADGROUP COUNT batch_size``);
+- one claimer per partition takes over entries left pending by a failure or a dead consumer
+  (``XAUTOCLAIM`` after ``claim_idle_ms``), and parks an entry on the dead-letter stream once
+  it has been delivered more than ``max_deliveries`` times;
+- acks are manual: an entry is acked in the same Lua script that writes its output, so a crash
+  between the two cannot lose or repeat an effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+import msgspec
+import structlog
+from faststream import AckPolicy
+from faststream.redis import RedisBatchStreamMessage, RedisBroker, RedisStreamMessage, StreamSub
+
+from schemas.codec import decode_event
+from schemas.events import AnyEvent
+from schemas.streams import Group, Stream, registry_key, stream_key
+from services.wire.eventlog import EventLog
+from services.wire.settings import Settings
+
+log = structlog.get_logger()
+
+WORKERS_KEY = registry_key("workers")  # consumer name -> last-seen time (ms), for health and status
+
+Fields = Mapping[bytes, bytes]
+Call = tuple[list[str], list[bytes | str]]
+
+
+class Handler(Protocol):
+    """What a worker kind does with one event; adapters implement it, cores stay pure."""
+
+    group: Group
+    input: Stream
+
+    async def before_batch(self, partition: int) -> None:
+        """Bring read-side state up to date before a batch (e.g. an index projection)."""
+
+    async def handle(self, event: AnyEvent, entry_id: str, partition: int) -> Call | None:
+        """The append-once call that records this event's effect, or None if it has none."""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class StreamWorker:
+    """Runs a :class:`Handler` over every partition of its input stream."""
+
+    def __init__(self, eventlog: EventLog, handler: Handler, settings: Settings) -> None:
+        self.eventlog = eventlog
+        self.handler = handler
+        self.settings = settings
+        self.consumer = f"{handler.group.value}-{settings.consumer_name}"
+        self.broker = RedisBroker(settings.redis_url, logger=None)
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        for partition in eventlog.partitions():
+            self._subscribe(partition)
+
+    def _subscribe(self, partition: int) -> None:
+        stream = stream_key(self.handler.input, partition)
+        group = self.handler.group.value
+        reader = StreamSub(
+            stream, group=group, consumer=self.consumer, batch=True,
+            max_records=self.settings.batch_size, polling_interval=500,
+        )
+        claimer = StreamSub(
+            stream, group=group, consumer=self.consumer + "-claimer",
+            min_idle_time=self.settings.claim_idle_ms, polling_interval=self.settings.claim_interval_ms,
+        )
+
+        async def on_batch(msg: RedisBatchStreamMessage) -> None:
+            ids = msg.raw_message["message_ids"]
+            rows = msg.raw_message["data"]
+            await self.process(partition, [(_text(i), f) for i, f in zip(ids, rows, strict=True)])
+
+        async def on_claimed(msg: RedisStreamMessage) -> None:
+            entry_id = _text(msg.raw_message["message_ids"][0])
+            fields = msg.raw_message.get("data") or {}
+            await self.process_claimed(partition, entry_id, fields)
+
+        self.broker.subscriber(stream=reader, ack_policy=AckPolicy.MANUAL, include_in_schema=False)(on_batch)
+        self.broker.subscriber(stream=claimer, ack_policy=AckPolicy.MANUAL, include_in_schema=False)(on_claimed)
+
+    async def start(self) -> None:
+        for partition in self.eventlog.partitions():
+            await self.eventlog.ensure_groups(self.handler.input, self.handler.group)
+            await self.handler.before_batch(partition)
+        await self.broker.start()
+        self._heartbeat_task = asyncio.create_task(self._heartbeat())
+        log.info("worker.started", group=self.handler.group.value, consumer=self.consumer,
+                 partitions=self.settings.partitions)
+
+    async def stop(self) -> None:
+        if self._heartbeat_task:
+            self._heartbeat_task.cancel()
+        await self.broker.stop()
+        await self.eventlog.redis.hdel(WORKERS_KEY, self.consumer)  # type: ignore[misc]
+        log.info("worker.stopped", group=self.handler.group.value, consumer=self.consumer)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            try:
+                await self.eventlog.redis.hset(WORKERS_KEY, self.consumer, int(time.time() * 1000))  # type: ignore[misc]
+            except Exception as exc:  # Redis away: the readers log and retry on their own
+                log.warning("worker.heartbeat_failed", error=str(exc))
+            await asyncio.sleep(5)
+
+    async def process_claimed(self, partition: int, entry_id: str, fields: Fields) -> None:
+        group = self.handler.group
+        if not fields:  # deleted from the stream while pending: nothing to do
+            await self.eventlog.redis.xack(stream_key(self.handler.input, partition), group.value, entry_id)
+            return
+        deliveries = await self.eventlog.delivery_count(group, partition, entry_id)
+        if deliveries > self.settings.max_deliveries:
+            dead_id = await self.eventlog.dead_letter(group, partition, entry_id, deliveries)
+            log.error("entry.dead_lettered", group=group.value, entry_id=entry_id,
+                      deliveries=deliveries, dead_entry_id=dead_id)
+            return
+        log.info("entry.retried", group=group.value, entry_id=entry_id, deliveries=deliveries)
+        await self.process(partition, [(entry_id, fields)])
+
+    async def process(self, partition: int, entries: Sequence[tuple[str, Fields]]) -> None:
+        """Handle a batch: write each effect once and ack, leave failures pending with their error."""
+        group = self.handler.group
+        await self.handler.before_batch(partition)
+        calls: list[Call] = []
+        acks: list[str] = []
+        for entry_id, fields in entries:
+            try:
+                event = decode_event(fields)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                await self._fail(partition, entry_id, f"undecodable entry: {exc}")
+                continue
+            if event is None:  # a type this worker does not know: skip it, never crash-loop
+                acks.append(entry_id)
+                continue
+            structlog.contextvars.bind_contextvars(
+                correlation_id=event.correlation_id, article_id=event.article_id, event_id=event.event_id
+            )
+            try:
+                call = await self.handler.handle(event, entry_id, partition)
+            except Exception as exc:
+                await self._fail(partition, entry_id, f"{type(exc).__name__}: {exc}")
+                continue
+            finally:
+                structlog.contextvars.clear_contextvars()
+            if call is None:
+                acks.append(entry_id)
+            else:
+                calls.append(call)
+        if not calls and not acks:
+            return
+        in_stream = stream_key(self.handler.input, partition)
+        await self.eventlog.run_append_once(calls, [(in_stream, group, i) for i in acks])
+
+    async def _fail(self, partition: int, entry_id: str, error: str) -> None:
+        log.warning("entry.failed", group=self.handler.group.value, entry_id=entry_id, error=error)
+        await self.eventlog.record_error(self.handler.group, partition, entry_id, error)
+
+
