@@ -68,10 +68,12 @@ def decode_event(fields: Mapping[bytes, bytes] | Mapping[str, Any]) -> AnyEvent 
     data = raw_data.encode() if isinstance(raw_data, str) else raw_data
     if event_type in UPCASTERS:
         upcast = UPCASTERS[event_type](msgspec.json.decode(data))
-        return _decoder.decode(_encoder.encode(upcast))
+        event: AnyEvent = _decoder.decode(_encoder.encode(upcast))
+        return event
     if event_type not in _KNOWN_TYPES:
         return None
-    return _decoder.decode(data)
+    decoded: AnyEvent = _decoder.decode(data)
+    return decoded
 
 
 def decode_item(data: bytes) -> NinjsItem:

@@ -13,7 +13,7 @@ PubStatus = Literal["usable", "withheld", "canceled"]
 
 
 class _Part(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, rename="camel"):
-    pass
+    """Optional parts are left out of the JSON when unset; required ones have no default."""
 
 
 class Headline(_Part, frozen=True):
@@ -50,7 +50,7 @@ class Subject(_Part, frozen=True):
 class Association(_Part, frozen=True):
     name: str
     uri: str
-    rel: str = "related"
+    rel: str
     type: str | None = None
     headlines: list[Headline] = []
 
@@ -61,21 +61,24 @@ class AltId(_Part, frozen=True):
 
 
 class Standard(_Part, frozen=True):
-    name: str = "ninjs"
-    version: str = NINJS_VERSION
-    schema: str = NINJS_SCHEMA_URI
+    name: str
+    version: str
+    schema: str
+
+
+NINJS_3_1 = Standard(name="ninjs", version=NINJS_VERSION, schema=NINJS_SCHEMA_URI)
 
 
 class NinjsItem(_Part, frozen=True):
     """A ninjs 3.1 document; every field name is the standard's own."""
 
     uri: str
-    type: str = "text"
+    type: str
+    pub_status: PubStatus
     version: str | None = None
     first_created: str | None = None
     version_created: str | None = None
     embargoed_until: str | None = None
-    pub_status: PubStatus = "usable"
     urgency: int | None = None
     language: str | None = None
     headlines: list[Headline] = []

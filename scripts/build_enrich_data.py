@@ -100,7 +100,7 @@ STOP_PLACES = {
     "camden", "bristol", "brest", "wells", "medina", "dublin", "marietta", "phoenix", "aurora",
     "mesa", "rochester", "pasadena", "irving", "carson", "lakewood", "hollywood", "normal",
 }
-KEEP_PLACES = {"chad", "georgia", "jordan", "brest", "dublin", "bristol", "phoenix", "rochester"}
+KEEP_PLACES = {"hull", "chad", "georgia", "jordan", "brest", "dublin", "bristol", "phoenix", "rochester"}
 
 SEED_ORGANISATIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("nato", "NATO", ("North Atlantic Treaty Organization",)),
@@ -126,7 +126,7 @@ def is_latin(name: str) -> bool:
     return all(not c.isalpha() or "LATIN" in unicodedata.name(c, "") for c in name)
 
 
-_WORD = re.compile(r"[a-z]+")
+_WORD = re.compile(r"(?<![A-Za-z])[a-z]+(?![A-Za-z])")
 
 
 def common_words(codes: dict[str, Any]) -> set[str]:
@@ -200,8 +200,10 @@ def main(argv: list[str]) -> None:
     (OUT / "mediatopics.json").write_text(
         json.dumps(topics, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8"
     )
-    places = build_places(common_words(codes))
+    common = common_words(codes)
+    places = build_places(common)
     doc = {
+        "common_words": sorted(common),
         "places": places,
         "organisations": [[i, n, list(a)] for i, n, a in SEED_ORGANISATIONS],
     }

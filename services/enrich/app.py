@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from redis.asyncio import Redis
@@ -12,8 +13,8 @@ from schemas.codec import decode_event
 from schemas.events import AnyEvent, ArticleEnriched, ArticleFiled, ArticlePublished
 from schemas.streams import Group, Stream, stream_key
 from services.enrich.core import Enricher
-from services.enrich.text import html_to_text, lead_of
-from services.wire.eventlog import EventLog
+from services.enrich.text import html_to_text, lead
+from services.wire.eventlog import EventLog, as_streams
 from services.wire.worker import Call
 
 log = structlog.get_logger()
@@ -37,13 +38,13 @@ class ArchiveProjection:
         """Apply every published item not yet indexed; returns how many were applied."""
         applied = 0
         while True:
-            reply = await self.redis.xread(dict(self.positions), count=CATCH_UP_COUNT)  # type: ignore[arg-type]
+            positions: dict[Any, Any] = dict(self.positions)
+            reply = as_streams(await self.redis.xread(positions, count=CATCH_UP_COUNT))
             if not reply:
                 return applied
-            for key, entries in reply:
-                name = key.decode() if isinstance(key, bytes) else key
+            for name, entries in reply:
                 for entry_id, fields in entries:
-                    self.positions[name] = entry_id.decode()
+                    self.positions[name] = entry_id
                     event = decode_event(fields)
                     if isinstance(event, ArticlePublished):
                         self._apply(event)
@@ -56,7 +57,7 @@ class ArchiveProjection:
         text = html_to_text(item.bodies[0].value) if item.bodies else ""
         tag_ids = [n.literal for n in (*item.people, *item.organisations, *item.places) if n.literal]
         published_at = datetime.fromisoformat(item.version_created) if item.version_created else event.occurred_at
-        self.enricher.index_article(item.uri, headline, lead_of(text), tag_ids, published_at)
+        self.enricher.index_article(item.uri, headline, lead(text), tag_ids, published_at)
 
 
 class EnrichHandler:

@@ -47,9 +47,9 @@ def html_to_text(html: str) -> str:
     parser.feed(html)
     parser.close()
     raw = "".join(parser.parts)
-    paragraphs = [_SPACES.sub(" ", p).strip() for p in _BREAKS.split(raw)]
     # A single newline inside a paragraph is just a space.
-    return "\n\n".join(" ".join(p.split("\n")).strip() for p in paragraphs if p)
+    paras = (_SPACES.sub(" ", p.replace("\n", " ")).strip() for p in _BREAKS.split(raw))
+    return "\n\n".join(p for p in paras if p)
 
 
 def paragraphs(text: str) -> list[str]:

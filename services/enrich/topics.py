@@ -149,10 +149,12 @@ class TopicRules:
         self.max_topics = max_topics
         self._stemmer = Stemmer.Stemmer("english")
         self._rules: list[tuple[Rule, dict[tuple[str, ...], float]]] = []
+        self._phrase_starts: set[str] = set()
         for rule in rules:
             if rule.code not in self.topics:
                 raise ValueError(f"rule for unknown or retired topic {rule.code}")
             stemmed = {tuple(self._stems(term)): w for term, w in rule.terms.items()}
+            self._phrase_starts.update(g[0] for g in stemmed if len(g) > 1)
             self._rules.append((rule, stemmed))
 
     @classmethod
@@ -165,12 +167,14 @@ class TopicRules:
         words = _WORD.findall(text.lower().replace("’", "'"))
         return list(self._stemmer.stemWords([w.removesuffix("'s") for w in words]))
 
-    @staticmethod
-    def _grams(stems: list[str]) -> Counter[tuple[str, ...]]:
-        grams: Counter[tuple[str, ...]] = Counter()
-        for n in (1, 2, 3):
-            for i in range(len(stems) - n + 1):
-                grams[tuple(stems[i:i + n])] += 1
+    def _grams(self, stems: list[str]) -> Counter[tuple[str, ...]]:
+        """Unigram counts, plus two- and three-word grams that start like a rule phrase."""
+        grams: Counter[tuple[str, ...]] = Counter((s,) for s in stems)
+        starts = self._phrase_starts
+        for i, s in enumerate(stems):
+            if s in starts:
+                grams[tuple(stems[i:i + 2])] += 1
+                grams[tuple(stems[i:i + 3])] += 1
         return grams
 
     def score(self, headline: str, body: str) -> dict[str, float]:

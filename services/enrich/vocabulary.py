@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import ahocorasick
 
@@ -217,11 +218,12 @@ def geonames_entry(geonameid: int, name: str, country: str, rank: int, aliases: 
     )
 
 
-def load_vocabulary(path: Path) -> Vocabulary:
-    """Load the vendored ``vocabulary.json.gz`` (see data/README.md for its format)."""
+def load_vocabulary(path: Path) -> tuple[Vocabulary, frozenset[str]]:
+    """Load the vendored ``vocabulary.json.gz``: the vocabulary and the common-word list."""
     with open(path, "rb") as f:
         doc = json.loads(gzip.decompress(f.read()))
     entries = [geonames_entry(g, n, c, r, a, adj) for g, n, c, r, a, adj in doc["places"]]
+    common = frozenset(doc.get("common_words", ()))
     for slug, name, aliases in doc["organisations"]:
         entries.append(
             Entry(
@@ -233,7 +235,7 @@ def load_vocabulary(path: Path) -> Vocabulary:
                 rank=1,
             )
         )
-    return Vocabulary(entries)
+    return Vocabulary(entries), common
 
 
 # --- Names not in the vocabulary: the capitalisation heuristic --------------------------------
@@ -258,51 +260,25 @@ CONF_RULE = 0.6
 CONF_SHAPE = 0.5
 CONF_PREPOSITION = 0.4
 
-_TOKEN_RE = __import__("re").compile(r"\w+(?:[-'’]\w+)*")
+_TOKEN_RE = re.compile(r"\w+(?:[-'’]\w+)*")
 _CONNECTORS = frozenset({"of", "de", "del", "da", "di", "van", "von", "der", "den", "bin", "ibn", "al", "el", "la", "le", "du", "dos", "das"})
 _ORG_HEADS = frozenset(
-    """group service services ministry council party army bank inc ltd llc plc corp corporation
-    company co agency union committee guard guards forces force university college institute
-    school department office commission court parliament assembly congress senate police navy
-    federation association organisation organization foundation fund league club command
-    directorate bureau authority board network radio television tv news times post journal
-    press airlines airways brigade battalion regiment division front movement alliance
-    coalition church holdings partners technologies systems motors media trust society
-    centre center hospital""".split()
+    ["group", "service", "services", "ministry", "council", "party", "army", "bank", "inc", "ltd", "llc", "plc", "corp", "corporation", "company", "co", "agency", "union", "committee", "guard", "guards", "forces", "force", "university", "college", "institute", "school", "department", "office", "commission", "court", "parliament", "assembly", "congress", "senate", "police", "navy", "federation", "association", "organisation", "organization", "foundation", "fund", "league", "club", "command", "directorate", "bureau", "authority", "board", "network", "radio", "television", "tv", "news", "times", "post", "journal", "press", "airlines", "airways", "brigade", "battalion", "regiment", "division", "front", "movement", "alliance", "coalition", "church", "holdings", "partners", "technologies", "systems", "motors", "media", "trust", "society", "centre", "center", "hospital"]
 )
 _TITLES = frozenset(
-    """president prime minister mr ms mrs miss dr sir dame lord lady general gen colonel col
-    lieutenant lt major maj captain capt sergeant chancellor king queen prince princess pope
-    senator sen governor gov mayor judge justice secretary ambassador commander chairman
-    chairwoman spokesperson spokesman spokeswoman professor prof rev bishop archbishop sheikh
-    premier vice deputy foreign defence defense interior finance state""".split()
+    ["president", "prime", "minister", "mr", "ms", "mrs", "miss", "dr", "sir", "dame", "lord", "lady", "general", "gen", "colonel", "col", "lieutenant", "lt", "major", "maj", "captain", "capt", "sergeant", "chancellor", "king", "queen", "prince", "princess", "pope", "senator", "sen", "governor", "gov", "mayor", "judge", "justice", "secretary", "ambassador", "commander", "chairman", "chairwoman", "spokesperson", "spokesman", "spokeswoman", "professor", "prof", "rev", "bishop", "archbishop", "sheikh", "premier", "vice", "deputy"]
 )
 _PERSON_TITLES = frozenset(
-    """president mr ms mrs miss dr sir dame lord lady general gen colonel col lieutenant lt major
-    maj captain capt sergeant chancellor king queen prince princess pope senator sen governor gov
-    mayor judge minister secretary ambassador commander chairman chairwoman spokesperson
-    spokesman spokeswoman professor prof rev bishop archbishop sheikh premier""".split()
+    ["president", "mr", "ms", "mrs", "miss", "dr", "sir", "dame", "lord", "lady", "general", "gen", "colonel", "col", "lieutenant", "lt", "major", "maj", "captain", "capt", "sergeant", "chancellor", "king", "queen", "prince", "princess", "pope", "senator", "sen", "governor", "gov", "mayor", "judge", "minister", "secretary", "ambassador", "commander", "chairman", "chairwoman", "spokesperson", "spokesman", "spokeswoman", "professor", "prof", "rev", "bishop", "archbishop", "sheikh", "premier"]
 )
 _PERSON_CUES_BEFORE = frozenset(
-    """spokesperson spokesman spokeswoman leader chief head founder ceo director commander
-    reporter correspondent analyst by minister president official envoy adviser advisor
-    activist journalist artist author lawyer""".split()
+    ["spokesperson", "spokesman", "spokeswoman", "leader", "chief", "head", "founder", "ceo", "director", "commander", "reporter", "correspondent", "analyst", "by", "minister", "president", "official", "envoy", "adviser", "advisor", "activist", "journalist", "artist", "author", "lawyer"]
 )
-_PERSON_CUES_AFTER = frozenset("said says told added explained wrote stated announced who".split())
+_PERSON_CUES_AFTER = frozenset(["said", "says", "told", "added", "explained", "wrote", "stated", "announced", "who"])
 _PLACE_PREPOSITIONS = frozenset({"in", "near", "outside"})
 # Capitalised words that start sentences or name dates, never entities on their own.
 _COMMON = frozenset(
-    """the a an in on at after before as but and or when while if this that these those his her
-    their our its for from with by according several some many most more other another all any
-    each every no not there here then than what which who whom whose why how where also however
-    meanwhile fortunately unfortunately still yet even only just so such since until because
-    although though despite during under over between among into through about against without
-    within photo photos image video read show more news feed avatar reporter editor updated
-    monday tuesday wednesday thursday friday saturday sunday january february march april may
-    june july august september october november december jan feb mar apr jun jul aug sep sept
-    oct nov dec today yesterday tomorrow last next first second third new old he she it we they
-    you i my your us them one two three four five ten hundred thousand million billion
-    mr ms mrs dr sir general president minister prime state""".split()
+    ["the", "a", "an", "in", "on", "at", "after", "before", "as", "but", "and", "or", "when", "while", "if", "this", "that", "these", "those", "his", "her", "their", "our", "its", "for", "from", "with", "by", "according", "several", "some", "many", "most", "more", "other", "another", "all", "any", "each", "every", "no", "not", "there", "here", "then", "than", "what", "which", "who", "whom", "whose", "why", "how", "where", "also", "however", "meanwhile", "fortunately", "unfortunately", "still", "yet", "even", "only", "just", "so", "such", "since", "until", "because", "although", "though", "despite", "during", "under", "over", "between", "among", "into", "through", "about", "against", "without", "within", "photo", "photos", "image", "video", "read", "show", "more", "news", "feed", "avatar", "reporter", "editor", "updated", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "today", "yesterday", "tomorrow", "last", "next", "first", "second", "third", "new", "old", "he", "she", "it", "we", "they", "you", "i", "my", "your", "us", "them", "one", "two", "three", "four", "five", "ten", "hundred", "thousand", "million", "billion", "mr", "ms", "mrs", "dr", "sir", "foreign"]
 )
 
 
@@ -324,8 +300,7 @@ def name_entity_id(kind: EntityType, name: str) -> tuple[str, str]:
     return f"newswire:{kind}:{s}", f"urn:newswire:entity:{kind}:{s}"
 
 
-@dataclass(frozen=True, slots=True)
-class _Tok:
+class _Tok(NamedTuple):
     start: int
     end: int
     text: str
@@ -335,26 +310,36 @@ class _Tok:
     possessive: bool
 
 
+_INITIAL_AFTER = frozenset(".!?:;\"“”‘(\n[—–")
+
+
 def _tokens(text: str) -> list[_Tok]:
     toks: list[_Tok] = []
+    append = toks.append
+    new = tuple.__new__  # the NamedTuple constructor without its keyword-handling wrapper
     for m in _TOKEN_RE.finditer(text):
         start, word = m.start(), m.group()
+        if word[0].islower() and word[2:3] != "-":  # the common case: a lowercase word
+            append(new(_Tok, (start, m.end(), word, word.lower(), False, False, False)))
+            continue
         possessive = False
-        if word.endswith(("'s", "’s")) and len(word) > 2:
-            word, possessive = word[:-2], True
-        elif word.endswith(("'", "’")):
+        if word[-1] in "'’":
             word = word[:-1]
-        i = start - 1
-        while i >= 0 and text[i] in " \t":
-            i -= 1
-        initial = i < 0 or text[i] in ".!?:;\"“”‘(\n[—–" or (text[i] in "'’" and (i == 0 or not text[i - 1].isalnum()))
-        first = word[:1]
+        elif len(word) > 2 and word[-2] in "'’" and word[-1] == "s":
+            word, possessive = word[:-2], True
+        first = word[0]
         cap = first.isupper() or (word[:3].lower() in ("al-", "el-") and word[3:4].isupper())
-        if word.isupper() and len(word) > 1:
+        if cap and ((len(word) > 1 and word.isupper()) or first.isdigit()):
             cap = False  # all-caps words (credits, shouting) are left to the vocabulary
-        if word[:1].isdigit():
-            cap = False
-        toks.append(_Tok(start, start + len(word), word, word.lower(), cap, initial, possessive))
+        initial = False
+        if cap:
+            i = start - 1
+            while i >= 0 and text[i] in " \t":
+                i -= 1
+            initial = i < 0 or text[i] in _INITIAL_AFTER or (
+                text[i] in "'’" and (i == 0 or not text[i - 1].isalnum())
+            )
+        append(new(_Tok, (start, start + len(word), word, word.lower(), cap, initial, possessive)))
     return toks
 
 
@@ -393,148 +378,157 @@ def _phrases(text: str, toks: list[_Tok]) -> list[list[int]]:
 @dataclass(slots=True)
 class NameResult:
     mentions: list[Mention]
-    suppressed: set[int]  # starts of vocabulary mentions overruled by a longer name
+    suppressed: set[int]  # starts of vocabulary mentions overruled by a name
     suggestions: list[str]
 
 
+_Found = tuple[int, int, EntityType, float, str]  # start, end, type, confidence, name
+_BIG_PLACE = 1_000_000  # countries, US states and cities of a million: never part of a person's name
+
+
 class NameFinder:
-    """Finds and types names that are not in the vocabulary (see the rules above)."""
+    """Finds and types names that are not in the vocabulary (see the rules above).
+
+    ``common_words`` is a lowercase word list; a capitalised common word only starts a name when
+    it is not sentence-initial, and never makes a bare name or a place on its own.
+    """
+
+    def __init__(self, common_words: Iterable[str] = ()) -> None:
+        self.common_words = frozenset(common_words)
 
     def find(self, text: str, vocab_mentions: list[Mention], vocab: Vocabulary) -> NameResult:
         toks = _tokens(text)
-        lower_words = {t.low for t in toks if not t.cap and t.text[:1].islower()}
-        by_start = {m.start: m for m in vocab_mentions}
+        pos = {t.start: k for k, t in enumerate(toks)}
+        lower_words = {t.low for t in toks if t.text[:1].islower()}
         covered = bytearray(len(text))
         for m in vocab_mentions:
             covered[m.start:m.end] = b"\x01" * (m.end - m.start)
 
         def common(t: _Tok) -> bool:
-            return t.low in _COMMON or t.low in lower_words or (t.initial and t.low.endswith("ly"))
+            return (t.low in _COMMON or t.low in lower_words or t.low in self.common_words
+                    or (t.initial and t.low.endswith("ly")))
 
-        found: list[tuple[int, int, EntityType, float, str]] = []  # start, end, type, conf, name
+        def prev(t: _Tok) -> str:
+            k = pos[t.start]
+            return toks[k - 1].low if k else ""
+
+        found: list[_Found] = []
         suppressed: set[int] = set()
-        singles: list[list[_Tok]] = []
+        singles: list[_Tok] = []
         suggestions: list[str] = []
-
-        def vocab_inside(a: int, b: int) -> list[Mention]:
-            return [m for m in vocab_mentions if m.start >= a and m.end <= b]
 
         def handle(run: list[_Tok], after_title: bool) -> None:
             # Leading function words and sentence-initial common words are not part of a name.
             while run and (run[0].low in _COMMON or run[0].low in _CONNECTORS
-                           or (run[0].initial and common(run[0]) and not self._is_org(run))):
+                           or (run[0].initial and common(run[0]) and not _is_org(run))):
                 run = run[1:]
             while run and run[-1].low in _CONNECTORS:
                 run = run[:-1]
             if not run:
                 return
             a, b = run[0].start, run[-1].end
-            inside = vocab_inside(a, b)
+            inside = [m for m in vocab_mentions if m.start >= a and m.end <= b]
             if len(inside) == 1 and inside[0].start == a and inside[0].end == b:
                 return  # exactly a vocabulary entry
             name = text[a:b]
-            if self._is_org(run):
+            if _is_org(run):
                 head_end = next((t.start for t in run if t.low == "of"), b)
-                for m in inside:
-                    if m.end <= head_end and m.type == "place":
-                        suppressed.add(m.start)
+                suppressed.update(m.start for m in inside if m.end <= head_end and m.type == "place")
                 found.append((a, b, "organisation", CONF_RULE, name))
                 return
             if len(run) == 1:
-                if any(covered[a:b]):
-                    return
-                if after_title:
+                if after_title and not covered[a]:
                     found.append((a, b, "person", CONF_RULE, name))
-                else:
-                    singles.append(run)
+                elif not covered[a]:
+                    singles.append(run[0])
                 return
-            if any(covered[a:b]) and (inside and any(m.start == a and m.end == b for m in inside)):
-                return
-            countryish = any(vocab.is_country(m.entry_id) or m.confidence == CONF_ADJECTIVE for m in inside)
-            last_in_vocab = any(m.end == b for m in inside)
-            plain = all(t.cap and not common(t) for t in run) and len(run) <= 3
-            if plain and not countryish and not last_in_vocab:
-                cue = after_title or self._cue(toks, run)
-                for m in inside:
-                    suppressed.add(m.start)
-                found.append((a, b, "person", CONF_RULE if cue else CONF_SHAPE, name))
-                return
-            if not inside and self._preposition(toks, run):
+            big = any(
+                m.confidence == CONF_ADJECTIVE or (e := vocab.get(m.entry_id)) is None or e.rank >= _BIG_PLACE
+                for m in inside
+            )
+            person_shape = (
+                len(run) <= 3
+                and all(t.cap for t in run)
+                and not big
+                and not any(m.end == b for m in inside)
+                and prev(run[0]) != "the"
+            )
+            if person_shape:
+                cue = after_title or _cue(toks, pos[a], pos[run[-1].start])
+                if (cue and not any(t.low in _COMMON for t in run)) or not any(common(t) for t in run):
+                    suppressed.update(m.start for m in inside)
+                    found.append((a, b, "person", CONF_RULE if cue else CONF_SHAPE, name))
+                    return
+            if not inside and prev(run[0]) in _PLACE_PREPOSITIONS and not any(common(t) for t in run):
                 found.append((a, b, "place", CONF_PREPOSITION, name))
-                return
-            if not inside:
+            elif not inside:
                 suggestions.append(name)
 
-        index = {id(t): k for k, t in enumerate(toks)}
         for run_idx in _phrases(text, toks):
             run = [toks[k] for k in run_idx]
             # Titles split a phrase: "Moscow Mayor Sergei Sobyanin" -> "Moscow" | person.
-            k = next((p for p, t in enumerate(run) if t.low in _TITLES and p + 1 < len(run)
-                      and not self._is_org(run)), None)
+            k = None if _is_org(run) else next(
+                (p for p, t in enumerate(run) if t.low in _TITLES and p + 1 < len(run)), None
+            )
             if k is None:
-                handle(run, after_title=self._title_before(toks, index[id(run[0])]))
+                handle(run, after_title=prev(run[0]) in _PERSON_TITLES)
                 continue
             end = k
             while end < len(run) and run[end].low in _TITLES:
                 end += 1
             if k:
                 handle(run[:k], after_title=False)
-            is_person_title = any(t.low in _PERSON_TITLES for t in run[k:end])
-            rest = run[end:]
-            if rest:
-                handle(rest, after_title=is_person_title)
+            if run[end:]:
+                handle(run[end:], after_title=any(t.low in _PERSON_TITLES for t in run[k:end]))
 
-        # Later mentions: surnames of found people, org names without their head.
+        # Later mentions: surnames of found people, organisation names without their head.
         short: dict[str, tuple[EntityType, str]] = {}
+        given: set[str] = set()
         for _a, _b, kind, _c, name in found:
             parts = name.split()
             if kind == "person" and len(parts) > 1:
-                short.setdefault(parts[-1].lower(), (kind, name))
+                short.setdefault(parts[-1], (kind, name))
+                given.add(parts[0])
             elif kind == "organisation" and len(parts) == 2 and parts[-1].lower() in _ORG_HEADS:
-                short.setdefault(parts[0].lower(), (kind, name))
-        for run in singles:
-            t = run[0]
-            if t.low in short:
-                kind, name = short[t.low]
+                short.setdefault(parts[0], (kind, name))
+        for t in singles:
+            if t.text in short:
+                kind, name = short[t.text]
                 found.append((t.start, t.end, kind, CONF_RULE, name))
-            elif self._preposition(toks, run) and not common(t):
+            elif prev(t) in _PLACE_PREPOSITIONS and not common(t):
                 found.append((t.start, t.end, "place", CONF_PREPOSITION, t.text))
             elif not common(t):
                 suggestions.append(t.text)
+        # A place that is also a found person's given name or surname ("Martin") is that person.
+        for m in vocab_mentions:
+            surface = text[m.start:m.end]
+            if m.type == "place" and (surface in given or surface in short) and not vocab.is_country(m.entry_id):
+                suppressed.add(m.start)
+                if surface in short:
+                    kind, name = short[surface]
+                    found.append((m.start, m.end, kind, CONF_RULE, name))
 
-        # "Border Guard Service" is the same as "State Border Guard Service".
-        orgs = sorted({n for *_x, k, _c, n in found if k == "organisation"}, key=len, reverse=True)
+        # "Border Guard Service" is the "State Border Guard Service" found elsewhere.
+        orgs = sorted({f[4] for f in found if f[2] == "organisation"}, key=len, reverse=True)
         mentions: list[Mention] = []
         for a, b, kind, conf, name in sorted(found):
             canonical = name
             if kind == "organisation":
-                canonical = next((o for o in orgs if o != name and o.endswith(" " + name)), name)
+                canonical = next((o for o in orgs if o.endswith(" " + name)), name)
             entity_id, uri = name_entity_id(kind, canonical)
             mentions.append(Mention(a, b, entity_id, canonical, kind, conf, NAMES_CREATOR, uri))
-        del by_start
         return NameResult(mentions, suppressed, list(dict.fromkeys(suggestions)))
 
-    @staticmethod
-    def _is_org(run: list[_Tok]) -> bool:
-        if len(run) < 2:
-            return False
-        if run[-1].low in _ORG_HEADS:
-            return True
-        return any(t.low in _ORG_HEADS and n.low == "of" for t, n in zip(run, run[1:], strict=False))
 
-    @staticmethod
-    def _title_before(toks: list[_Tok], first: int) -> bool:
-        return first > 0 and toks[first - 1].low in _PERSON_TITLES
+def _is_org(run: list[_Tok]) -> bool:
+    if len(run) < 2:
+        return False
+    if run[-1].low in _ORG_HEADS:
+        return True
+    return any(t.low in _ORG_HEADS and n.low == "of" for t, n in zip(run, run[1:], strict=False))
 
-    @staticmethod
-    def _cue(toks: list[_Tok], run: list[_Tok]) -> bool:
-        first = next(k for k, t in enumerate(toks) if t is run[0])
-        last = first + len(run) - 1
-        before = {t.low for t in toks[max(0, first - 3):first]}
-        after = {t.low for t in toks[last + 1:last + 3]}
-        return bool(before & _PERSON_CUES_BEFORE or before & _PERSON_TITLES or after & _PERSON_CUES_AFTER)
 
-    @staticmethod
-    def _preposition(toks: list[_Tok], run: list[_Tok]) -> bool:
-        first = next(k for k, t in enumerate(toks) if t is run[0])
-        return first > 0 and toks[first - 1].low in _PLACE_PREPOSITIONS
+def _cue(toks: list[_Tok], first: int, last: int) -> bool:
+    before = {t.low for t in toks[max(0, first - 3):first]}
+    after = {t.low for t in toks[last + 1:last + 3]}
+    return bool(before & _PERSON_CUES_BEFORE or before & _PERSON_TITLES or after & _PERSON_CUES_AFTER)

@@ -60,7 +60,8 @@ def validation_problem(exc: msgspec.ValidationError | msgspec.DecodeError) -> Pr
 
 def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
     """Litestar's own (lenient) decode failed: decode strictly again for a message with the field path."""
-    raw = request._body if isinstance(getattr(request, "_body", None), bytes) else b""  # noqa: SLF001
+    cached = getattr(request, "_body", None)  # read by Litestar before it failed
+    raw = cached if isinstance(cached, bytes) else b""
     try:
         core.decode_filing(raw)
     except (msgspec.ValidationError, msgspec.DecodeError) as strict:
@@ -131,7 +132,9 @@ def create_app(settings: Settings) -> Litestar:
     return build_app(
         route_handlers=[file_article, health_route(lambda: state.redis)],
         lifespan=[lifespan],
-        openapi_config=openapi("Newswire ingest", "Editors file stories here. Authenticate with `Authorization: Bearer <editor key>`."),
+        openapi_config=openapi(
+            "Newswire ingest", "Editors file stories here. Authenticate with `Authorization: Bearer <editor key>`."
+        ),
         exception_handlers={ValidationException: _on_validation},
         request_max_body_size=settings.max_body_bytes + 64 * 1024,
     )

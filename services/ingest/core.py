@@ -28,7 +28,9 @@ ALLOWED_TAGS = frozenset({
     "ul", "ol", "li", "dl", "dt", "dd", "strong", "em", "b", "i", "u", "s", "sub", "sup", "small",
     "a", "abbr", "span", "figure", "figcaption", "table", "thead", "tbody", "tr", "th", "td", "caption",
 })
-ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan", "scope"}}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"}, "abbr": {"title"}, "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan", "scope"},
+}
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
 
 

@@ -20,7 +20,7 @@ from schemas.streams import Group, Stream, stream_key
 from services.publish import core
 from services.publish.stream import Cursor, cursor_now, events
 from services.wire.credentials import Role
-from services.wire.eventlog import EventLog, connect
+from services.wire.eventlog import EventLog, as_entries, connect
 from services.wire.http import Problem, build_app, health_route, openapi, require
 from services.wire.settings import Settings
 from services.wire.worker import Call, StreamWorker
@@ -62,9 +62,9 @@ class PublishHandler:
         )
 
     async def _filed(self, event: ArticleEnriched, partition: int) -> ArticleFiled:
-        rows = await self.eventlog.redis.xrange(
+        rows = as_entries(await self.eventlog.redis.xrange(
             stream_key(Stream.FILED, partition), event.source_entry_id, event.source_entry_id, count=1
-        )
+        ))
         filed = decode_event(rows[0][1]) if rows else None
         if not isinstance(filed, ArticleFiled) or filed.event_id != event.source_event_id:
             raise MissingSource(f"filed entry {event.source_entry_id} for event {event.source_event_id} not found")

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 
 from schemas.events import ArticleEnriched, ArticleFiled, EntityTag
-from schemas.ninjs import AltId, Association, Body, Headline, Named, NinjsItem, Standard, Subject
+from schemas.ninjs import NINJS_3_1, AltId, Association, Body, Headline, Named, NinjsItem, Subject
 
 _TAG = re.compile(r"<[^>]+>")
 _SSE_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
@@ -59,7 +59,7 @@ def build_item(filed: ArticleFiled, enriched: ArticleEnriched) -> NinjsItem:
             for link in enriched.related
         ],
         alt_ids=[AltId(role="newswire:event", value=filed.event_id)],
-        standard=Standard(),
+        standard=NINJS_3_1,
     )
 
 

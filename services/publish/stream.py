@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from litestar.response import ServerSentEventMessage
 from redis.asyncio import Redis
@@ -12,6 +13,7 @@ from schemas.codec import decode_event, encode_json
 from schemas.events import ArticlePublished
 from schemas.streams import Stream, stream_key
 from services.publish.core import valid_event_id
+from services.wire.eventlog import as_entries, as_streams
 
 READ_COUNT = 100
 
@@ -41,8 +43,8 @@ async def cursor_now(redis: Redis, partitions: int) -> Cursor:
     """The position of the newest entry of each partition (resolved once, never ``$`` in a loop)."""
     positions = []
     for partition in range(partitions):
-        last = await redis.xrevrange(stream_key(Stream.PUBLISHED, partition), count=1)
-        positions.append(last[0][0].decode() if last else "0-0")
+        last = as_entries(await redis.xrevrange(stream_key(Stream.PUBLISHED, partition), count=1))
+        positions.append(last[0][0] if last else "0-0")
     return Cursor(positions)
 
 
@@ -51,17 +53,17 @@ async def events(redis: Redis, cursor: Cursor, heartbeat_s: float) -> AsyncItera
     keys = [stream_key(Stream.PUBLISHED, p) for p in range(len(cursor.positions))]
     block_ms = max(1, int(heartbeat_s * 1000))
     while True:
-        reply = await redis.xread(dict(zip(keys, cursor.positions, strict=True)), count=READ_COUNT, block=block_ms)
+        positions: dict[Any, Any] = dict(zip(keys, cursor.positions, strict=True))
+        reply = as_streams(await redis.xread(positions, count=READ_COUNT, block=block_ms))
         if not reply:
             yield ServerSentEventMessage(comment="heartbeat", data=None)
             continue
         rows: list[tuple[tuple[int, int], int, str, dict[bytes, bytes]]] = []
         for key, entries in reply:
-            partition = keys.index(key.decode() if isinstance(key, bytes) else key)
+            partition = keys.index(key)
             for entry_id, fields in entries:
-                text = entry_id.decode()
-                ms, _, seq = text.partition("-")
-                rows.append(((int(ms), int(seq)), partition, text, fields))
+                ms, _, seq = entry_id.partition("-")
+                rows.append(((int(ms), int(seq)), partition, entry_id, fields))
         rows.sort(key=lambda row: (row[0], row[1]))
         for _, partition, entry_id, fields in rows:
             cursor.positions[partition] = entry_id

@@ -30,6 +30,10 @@ def _dev_env() -> dict[str, str]:
     return values
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _need(value: str | None, what: str, env_name: str) -> str:
     if not value:
         sys.exit(f"newswire: no {what}; pass it, set {env_name}, or run `newswire dev` first")
@@ -95,7 +99,8 @@ def cmd_tail(args: argparse.Namespace) -> int:
         if last_id:
             headers["Last-Event-ID"] = last_id
         try:
-            with httpx.stream("GET", url.rstrip("/") + "/v1/stream", headers=headers, timeout=httpx.Timeout(5, read=None)) as response:
+            timeout = httpx.Timeout(5, read=None)
+            with httpx.stream("GET", url.rstrip("/") + "/v1/stream", headers=headers, timeout=timeout) as response:
                 if response.status_code != 200:
                     response.read()
                     sys.exit(f"newswire tail: {response.status_code} {response.text}")
@@ -177,7 +182,8 @@ def cmd_health(args: argparse.Namespace) -> int:
             await redis.aclose()
         now_ms = time.time() * 1000
         prefix = f"{args.service}-{os.uname().nodename}" if args.local else f"{args.service}-"
-        fresh = [k.decode() for k, v in seen.items() if k.decode().startswith(prefix) and now_ms - int(v) < 30_000]
+        live = {_text(k): int(v) for k, v in seen.items()}
+        fresh = [name for name, at in live.items() if name.startswith(prefix) and now_ms - at < 30_000]
         print(f"{args.service}: {len(fresh)} live consumer(s) {', '.join(fresh)}")
         return 0 if fresh else 1
 

@@ -37,11 +37,15 @@ class Credential(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     key_hash: str
 
 
-class CredentialIssued(msgspec.Struct, frozen=True, kw_only=True, rename="camel", tag="credential.issued.v1", tag_field="type"):
+class CredentialIssued(
+    msgspec.Struct, frozen=True, kw_only=True, rename="camel", tag="credential.issued.v1", tag_field="type"
+):
     credential: Credential
 
 
-class CredentialRevoked(msgspec.Struct, frozen=True, kw_only=True, rename="camel", tag="credential.revoked.v1", tag_field="type"):
+class CredentialRevoked(
+    msgspec.Struct, frozen=True, kw_only=True, rename="camel", tag="credential.revoked.v1", tag_field="type"
+):
     name: str
     role: Role
     key_hash: str
@@ -79,7 +83,8 @@ async def issue(redis: Redis, role: Role, name: str, *, replace: bool = False) -
     async with redis.pipeline(transaction=True) as tx:
         if existing:
             tx.hdel(CREDENTIALS, existing)
-        tx.xadd(REGISTRY_STREAM, {"type": "credential.issued.v1", "data": msgspec.json.encode(CredentialIssued(credential=credential))})
+        issued = msgspec.json.encode(CredentialIssued(credential=credential))
+        tx.xadd(REGISTRY_STREAM, {"type": "credential.issued.v1", "data": issued})
         tx.hset(CREDENTIALS, credential.key_hash, msgspec.json.encode(credential))
         tx.hset(NAMES, f"{role.value}:{name}", credential.key_hash)
         await tx.execute()
@@ -90,7 +95,7 @@ async def revoke(redis: Redis, role: Role, name: str) -> bool:
     key_hash = await redis.hget(NAMES, f"{role.value}:{name}")  # type: ignore[misc]
     if not key_hash:
         return False
-    event = CredentialRevoked(name=name, role=role, key_hash=key_hash.decode(), revoked_at=datetime.now(UTC))
+    event = CredentialRevoked(name=name, role=role, key_hash=_text(key_hash), revoked_at=datetime.now(UTC))
     async with redis.pipeline(transaction=True) as tx:
         tx.xadd(REGISTRY_STREAM, {"type": "credential.revoked.v1", "data": msgspec.json.encode(event)})
         tx.hdel(CREDENTIALS, key_hash)
@@ -114,6 +119,10 @@ async def list_credentials(redis: Redis, role: Role | None = None) -> list[Crede
     rows = await redis.hvals(CREDENTIALS)  # type: ignore[misc]
     found = [_decoder.decode(r) for r in rows]
     return sorted((c for c in found if role is None or c.role is role), key=lambda c: (c.role, c.name))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def bearer(header: str | None) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
@@ -180,7 +181,7 @@ class EventLog:
         return int(rows[0]["times_delivered"]) if rows else 0
 
     async def dead_letters(self, partition: int, count: int = 100) -> list[DeadLettered]:
-        rows = await self.redis.xrevrange(stream_key(Stream.DEAD, partition), count=count)
+        rows = as_entries(await self.redis.xrevrange(stream_key(Stream.DEAD, partition), count=count))
         return [msgspec.json.decode(fields[b"data"], type=DeadLettered) for _, fields in rows]
 
 
@@ -190,6 +191,19 @@ GROUP_INPUT: dict[Group, Stream] = {Group.ENRICH: Stream.FILED, Group.PUBLISH: S
 
 def _input_stream(group: Group, partition: int) -> str:
     return stream_key(GROUP_INPUT[group], partition)
+
+
+StreamEntry = tuple[str, dict[bytes, bytes]]
+
+
+def as_entries(rows: Any) -> list[StreamEntry]:
+    """XRANGE/XREVRANGE rows with typed ids and fields (redis-py's own types are loose)."""
+    return [(_text(entry_id), fields) for entry_id, fields in rows or []]
+
+
+def as_streams(reply: Any) -> list[tuple[str, list[StreamEntry]]]:
+    """An XREAD/XREADGROUP reply as (stream key, entries)."""
+    return [(_text(key), as_entries(rows)) for key, rows in reply or []]
 
 
 def _text(value: object) -> str:

@@ -61,7 +61,7 @@ class StreamWorker:
         self.handler = handler
         self.settings = settings
         self.consumer = f"{handler.group.value}-{settings.consumer_name}"
-        self.broker = RedisBroker(settings.redis_url, logger=None)
+        self.broker = RedisBroker(settings.redis_url, logger=None)  # type: ignore[arg-type]  # we log ourselves
         self._heartbeat_task: asyncio.Task[None] | None = None
         for partition in eventlog.partitions():
             self._subscribe(partition)

@@ -1,0 +1,160 @@
+"""Consumer groups on a real server: once-only effects, claiming, dead letters, unknown types."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+
+import pytest
+from redis.asyncio import Redis
+
+from schemas.codec import decode_event, encode_event
+from schemas.events import AnyEvent, ArticleEnriched, ArticleFiled
+from schemas.streams import Group, Stream, stream_key
+from services.wire.eventlog import EventLog
+from services.wire.settings import Settings
+from services.wire.worker import Call, StreamWorker
+
+FILED = stream_key(Stream.FILED)
+ENRICHED = stream_key(Stream.ENRICHED)
+DEAD = stream_key(Stream.DEAD)
+
+
+def filed(headline: str) -> ArticleFiled:
+    return ArticleFiled(
+        event_id=str(uuid.uuid4()), article_id=f"urn:newswire:article:{uuid.uuid4()}", version=1,
+        occurred_at=datetime.now(UTC), correlation_id="c", headline=headline, body_html="<p>text</p>",
+    )
+
+
+class EchoHandler:
+    """Turns a filing into an empty enrichment; fails on headlines that say so."""
+
+    group = Group.ENRICH
+    input = Stream.FILED
+
+    def __init__(self, eventlog: EventLog) -> None:
+        self.eventlog = eventlog
+        self.calls: list[str] = []
+
+    async def before_batch(self, partition: int) -> None:
+        return None
+
+    async def handle(self, event: AnyEvent, entry_id: str, partition: int) -> Call | None:
+        assert isinstance(event, ArticleFiled)
+        self.calls.append(event.headline)
+        if "poison" in event.headline:
+            raise ValueError(f"cannot enrich {event.headline!r}")
+        out = ArticleEnriched(
+            event_id=str(uuid.uuid4()), article_id=event.article_id, version=event.version,
+            occurred_at=datetime.now(UTC), correlation_id=event.correlation_id,
+            source_event_id=event.event_id, source_entry_id=entry_id,
+        )
+        return self.eventlog.append_once_args(Group.ENRICH, partition, source_event_id=event.event_id,
+                                              input_entry_id=entry_id, output=out, out_stream=Stream.ENRICHED)
+
+
+@pytest.fixture
+def settings(redis_url: str) -> Settings:
+    return Settings(redis_url=redis_url, claim_idle_ms=200, claim_interval_ms=100, max_deliveries=3,
+                    consumer_name=f"test-{uuid.uuid4().hex[:6]}", batch_size=10)
+
+
+@pytest.fixture
+async def eventlog(redis: Redis, settings: Settings) -> AsyncIterator[EventLog]:
+    yield EventLog(redis, settings)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+async def append(redis: Redis, *events: ArticleFiled) -> list[str]:
+    return [(await redis.xadd(FILED, encode_event(e))).decode() for e in events]  # type: ignore[arg-type]
+
+
+async def test_poison_entry_is_dead_lettered_and_the_rest_goes_on(redis: Redis, eventlog: EventLog, settings: Settings) -> None:
+    handler = EchoHandler(eventlog)
+    worker = StreamWorker(eventlog, handler, settings)
+    await worker.start()
+    try:
+        ids = await append(redis, filed("one"), filed("poison pill"), filed("three"))
+
+        async def settled() -> bool:
+            return await redis.xlen(DEAD) == 1 and (await redis.xpending(FILED, "enrich"))["pending"] == 0
+
+        await eventually(settled)
+    finally:
+        await worker.stop()
+    assert await redis.xlen(ENRICHED) == 2
+    assert handler.calls.count("poison pill") == settings.max_deliveries
+    dead = (await eventlog.dead_letters(0))[0]
+    assert dead.entry_id == ids[1]
+    assert dead.deliveries == settings.max_deliveries + 1
+    assert "cannot enrich 'poison pill'" in dead.error
+
+
+async def test_a_redelivered_event_never_yields_a_second_output(redis: Redis, eventlog: EventLog, settings: Settings) -> None:
+    handler = EchoHandler(eventlog)
+    worker = StreamWorker(eventlog, handler, settings)
+    await eventlog.ensure_groups(Stream.FILED, Group.ENRICH)
+    event = filed("twice")
+    (entry_id,) = await append(redis, event)
+    fields = (await redis.xrange(FILED))[0][1]
+    await worker.process(0, [(entry_id, fields)])
+    await worker.process(0, [(entry_id, fields)])  # as after a crash before the ack
+    rows = await redis.xrange(ENRICHED)
+    assert len(rows) == 1
+    out = decode_event(rows[0][1])
+    assert isinstance(out, ArticleEnriched)
+    assert out.source_event_id == event.event_id
+    assert handler.calls == ["twice", "twice"]
+
+
+async def test_entries_of_a_dead_consumer_are_claimed(redis: Redis, eventlog: EventLog, settings: Settings) -> None:
+    await eventlog.ensure_groups(Stream.FILED, Group.ENRICH)
+    await append(redis, filed("a"), filed("b"), filed("c"))
+    taken = await redis.xreadgroup("enrich", "crashed-consumer", {FILED: ">"}, count=10)
+    assert len(taken[0][1]) == 3  # read, never acked: its process died
+    handler = EchoHandler(eventlog)
+    worker = StreamWorker(eventlog, handler, settings)
+    await worker.start()
+    try:
+        async def drained() -> bool:
+            return (await redis.xpending(FILED, "enrich"))["pending"] == 0
+
+        await eventually(drained)
+    finally:
+        await worker.stop()
+    assert sorted(handler.calls) == ["a", "b", "c"]
+    assert await redis.xlen(ENRICHED) == 3
+
+
+async def test_unknown_types_are_acked_and_skipped(redis: Redis, eventlog: EventLog, settings: Settings) -> None:
+    handler = EchoHandler(eventlog)
+    worker = StreamWorker(eventlog, handler, settings)
+    await worker.start()
+    try:
+        await redis.xadd(FILED, {"type": "article.teleported.v9", "data": b"{}"})
+        await redis.xadd(FILED, {"headline": "a foreign entry with no type"})
+        await append(redis, filed("known"))
+        await eventually(lambda: _len_is(redis, ENRICHED, 1))
+        await eventually(lambda: _pending_is(redis, 0))
+    finally:
+        await worker.stop()
+    assert handler.calls == ["known"]
+    assert await redis.xlen(DEAD) == 0
+
+
+async def _len_is(redis: Redis, key: str, n: int) -> bool:
+    return bool(await redis.xlen(key) == n)
+
+
+async def _pending_is(redis: Redis, n: int) -> bool:
+    return bool((await redis.xpending(FILED, "enrich"))["pending"] == n)

@@ -1,0 +1,90 @@
+"""The incremental BM25 related-links index."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from services.enrich.related import RelatedIndex
+
+T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+BY, RU, UA = "geonames:630336", "geonames:2017370", "geonames:690791"
+
+ARCHIVE = [
+    ("pol-1", "Parliament passes budget after long debate", "Members of parliament voted on the budget bill and tax plan.", []),
+    ("pol-2", "Opposition leader calls for early election", "The opposition party demanded a vote as the government coalition wobbled.", []),
+    ("pol-3", "Minister resigns over housing policy", "The housing minister quit the cabinet after criticism of the policy.", []),
+    ("by-1", "Belarus hosts Russian troops for joint exercises", "Russian soldiers arrived in Belarus for military drills near the border with Ukraine.", [BY, RU, UA]),
+    ("eco-1", "Coffee prices climb on poor harvest", "Growers reported a weak crop, pushing coffee futures higher.", []),
+]
+
+
+def _index() -> RelatedIndex:
+    index = RelatedIndex()
+    for n, (aid, headline, lead, ents) in enumerate(ARCHIVE):
+        index.add(aid, headline, lead, ents, T0 + timedelta(hours=n))
+    return index
+
+
+def test_earlier_belarus_story_is_linked() -> None:
+    links = _index().search(
+        "Russia withdraws troops from Belarus",
+        "Russian soldiers have left Belarus, the border guards of Ukraine said.",
+        [BY, RU, UA],
+        now=T0 + timedelta(days=2),
+    )
+    assert [link.article_id for link in links][:1] == ["by-1"]
+    assert links[0].headline == "Belarus hosts Russian troops for joint exercises"
+    assert links[0].score > 1.0  # bm25 / max (1.0) plus the entity overlap
+
+
+def test_unrelated_story_gets_no_links() -> None:
+    links = _index().search(
+        "Striker hits hat-trick as United win derby",
+        "The forward scored three goals in the second half to lift his team to the top of the league table.",
+        [],
+        now=T0 + timedelta(days=2),
+    )
+    assert links == []
+
+
+def test_never_links_to_itself_and_respects_the_window() -> None:
+    index = _index()
+    now = T0 + timedelta(days=2)
+    headline, lead = ARCHIVE[3][1], ARCHIVE[3][2]
+    assert "by-1" not in [x.article_id for x in index.search(headline, lead, [BY], now=now, exclude_article_id="by-1")]
+    assert index.search(headline, lead, [BY], now=now)[0].article_id == "by-1"
+    assert index.search(headline, lead, [BY], now=T0 + timedelta(days=40)) == []  # outside 30 days
+    assert index.search(headline, lead, [BY], now=T0 - timedelta(days=1)) == []  # not yet published
+
+
+def test_add_replaces_and_remove_drops() -> None:
+    index = _index()
+    now = T0 + timedelta(days=2)
+    index.add("by-1", "Coffee growers celebrate record crop", "A bumper harvest.", [], T0)
+    assert len(index) == len(ARCHIVE)
+    assert [x.article_id for x in index.search("Coffee crop record", "harvest", [], now=now)][0] == "by-1"
+    assert index.search("Belarus Russian troops exercises", "military drills", [BY], now=now) == []
+    index.remove("by-1")
+    index.remove("by-1")  # idempotent
+    assert "by-1" not in index and len(index) == len(ARCHIVE) - 1
+
+
+def test_entity_overlap_reranks_and_ties_break_on_article_id() -> None:
+    index = RelatedIndex()
+    for aid in ("b", "a", "c"):
+        index.add(aid, "Storm hits coastal town", "Flooding in the harbour.", [], T0)
+    index.add("d", "Storm hits coastal town", "Flooding in the harbour.", [BY], T0)
+    links = index.search("Storm hits coastal town", "Flooding in the harbour.", [BY], now=T0, k=3)
+    assert [x.article_id for x in links] == ["d", "a", "b"]
+
+
+def test_compaction_keeps_results() -> None:
+    index = RelatedIndex()
+    for n in range(2500):
+        index.add(f"x{n}", f"filler story number {n} about gardening", "plants and soil", [], T0)
+    index.add("keep", "Belarus border guards report troop withdrawal", "Russian soldiers left Belarus.", [BY], T0)
+    for n in range(2500):
+        index.remove(f"x{n}")
+    assert len(index) == 1
+    links = index.search("Belarus troop withdrawal", "Russian soldiers", [BY], now=T0)
+    assert [x.article_id for x in links] == ["keep"]

@@ -1,0 +1,68 @@
+"""IPTC Media Topic rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.enrich.core import DATA_DIR
+from services.enrich.topics import RULES, Rule, Topic, TopicRules
+
+
+@pytest.fixture(scope="module")
+def rules() -> TopicRules:
+    return TopicRules.from_file(DATA_DIR / "mediatopics.json")
+
+
+def test_vendored_topics_have_the_17_top_levels_and_no_retired_codes(rules: TopicRules) -> None:
+    tops = [t for t in rules.topics.values() if t.level == 1]
+    assert len(tops) == 17
+    assert rules.topics["medtop:16000000"].name == "conflict, war and peace"
+    assert rules.topics["medtop:20000062"].parent == "medtop:20000056"  # war < armed conflict
+    assert rules.topics["medtop:20000056"].parent == "medtop:16000000"
+    assert "medtop:20000191" not in rules.topics  # "stock option", retired
+
+
+def test_every_rule_targets_a_current_topic(rules: TopicRules) -> None:
+    assert all(r.code in rules.topics for r in RULES)
+    with pytest.raises(ValueError):
+        TopicRules([Topic("medtop:01000000", "arts", None, 1)], [Rule("medtop:99999999", {"x": 1.0})])
+
+
+def test_military_story_is_conflict_war_and_peace(rules: TopicRules) -> None:
+    subjects = rules.subjects(
+        "Mercenaries end insurrection as troops withdraw",
+        "Military commanders said the soldiers and mercenaries would leave after the mutiny. Troops left.",
+    )
+    top = subjects[0]
+    assert top.code == "medtop:16000000"
+    assert top.uri == "http://cv.iptc.org/newscodes/mediatopic/16000000"
+    assert top.relevance == 100 and 0 < top.confidence <= 99
+    assert top.creator == "newswire-rules/1"
+
+
+def test_children_bring_their_parent_and_scores_are_ordered(rules: TopicRules) -> None:
+    subjects = rules.subjects(
+        "Striker scores twice as City win the Premier League",
+        "The striker scored in the football match; the goalkeeper and fans at the stadium cheered the team.",
+    )
+    codes = [s.code for s in subjects]
+    assert codes[0] == "medtop:15000000"
+    assert "medtop:20000822" in codes
+    assert [s.relevance for s in subjects] == sorted((s.relevance for s in subjects), reverse=True)
+
+
+def test_exclusions_and_threshold(rules: TopicRules) -> None:
+    codes = {s.code for s in rules.subjects("Supermarket price war heats up", "A price war between grocers.")}
+    assert "medtop:16000000" not in codes and "medtop:20000062" not in codes
+    assert rules.subjects("A quiet afternoon", "Nothing much happened in the village today.") == []
+
+
+def test_economy_interest_rates(rules: TopicRules) -> None:
+    codes = {
+        s.code
+        for s in rules.subjects(
+            "Central bank raises interest rates",
+            "Inflation and the economy pushed the central bank to raise interest rates; markets fell.",
+        )
+    }
+    assert {"medtop:04000000", "medtop:20000371"} <= codes

@@ -1,0 +1,155 @@
+"""The vocabulary matcher and the capitalisation heuristic."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.enrich.core import load_default_enricher
+from services.enrich.vocabulary import (
+    CONF_ADJECTIVE,
+    Entry,
+    NameFinder,
+    Vocabulary,
+    name_entity_id,
+    slug,
+)
+
+
+def _place(n: int, name: str, *aliases: str, rank: int = 1, adjectives: tuple[str, ...] = ()) -> Entry:
+    return Entry(f"geonames:{n}", name, "place", aliases, f"https://sws.geonames.org/{n}/", adjectives, rank)
+
+
+@pytest.fixture
+def vocab() -> Vocabulary:
+    return Vocabulary(
+        [
+            _place(1, "York", rank=200_000),
+            _place(2, "New York", "NYC", rank=8_000_000),
+            _place(3, "Zürich", "Zurich", rank=400_000),
+            _place(4, "Łódź", "Lodz", rank=600_000),
+            _place(5, "United Kingdom", "UK", "Britain", rank=10**10, adjectives=("British",)),
+            _place(6, "Guinea-Bissau", rank=10**10),
+            Entry("newswire:person:yevgeny-prigozhin", "Yevgeny Prigozhin", "person", ("Prigozhin",)),
+        ]
+    )
+
+
+def _ids(vocab: Vocabulary, text: str) -> list[str]:
+    return [m.entry_id for m in vocab.find(text)]
+
+
+def test_longest_overlapping_match_wins(vocab: Vocabulary) -> None:
+    found = vocab.find("Flights to New York resumed.")
+    assert [m.entry_id for m in found] == ["geonames:2"]
+    assert found[0].start == len("Flights to ")
+
+
+def test_word_boundaries(vocab: Vocabulary) -> None:
+    assert _ids(vocab, "Yorkshire and Newark") == []
+    assert _ids(vocab, "in York.") == ["geonames:1"]
+
+
+def test_possessive_and_curly_possessive(vocab: Vocabulary) -> None:
+    assert _ids(vocab, "Prigozhin's mercenaries and Prigozhin’s men") == ["newswire:person:yevgeny-prigozhin"] * 2
+
+
+def test_case_must_match(vocab: Vocabulary) -> None:
+    assert _ids(vocab, "the uk and britain") == []  # lowercase never matches a capitalised alias
+    assert _ids(vocab, "the Uk said") == []  # an acronym must match exactly
+    assert _ids(vocab, "the UK said") == ["geonames:5"]
+    assert _ids(vocab, "ZÜRICH WINS") == ["geonames:3"]  # an all-caps headline matches
+
+
+def test_hyphens(vocab: Vocabulary) -> None:
+    assert _ids(vocab, "Guinea-Bissau votes") == ["geonames:6"]
+    assert _ids(vocab, "a British-led team") == ["geonames:5"]
+    assert _ids(vocab, "the York-based firm") == ["geonames:1"]
+
+
+def test_non_ascii_names_and_folded_forms(vocab: Vocabulary) -> None:
+    assert _ids(vocab, "From Zürich to Łódź, then Zurich and Lodz.") == ["geonames:3", "geonames:4"] * 2
+    assert vocab.find("Łódź")[0].name == "Łódź"
+
+
+def test_demonyms_have_lower_confidence(vocab: Vocabulary) -> None:
+    (m,) = vocab.find("British officials")
+    assert m.entry_id == "geonames:5" and m.confidence == CONF_ADJECTIVE
+    assert vocab.find("Britain")[0].confidence > CONF_ADJECTIVE
+
+
+def test_add_retire_alias(vocab: Vocabulary) -> None:
+    assert _ids(vocab, "Big Apple") == []
+    vocab.alias("geonames:2", "Big Apple")
+    assert _ids(vocab, "the Big Apple") == ["geonames:2"]
+    vocab.retire("geonames:2")
+    assert _ids(vocab, "New York") == ["geonames:1"]  # only the shorter entry is left
+    vocab.add(Entry("newswire:organisation:acme", "Acme Corp", "organisation"))
+    assert _ids(vocab, "Acme Corp shares") == ["newswire:organisation:acme"]
+    with pytest.raises(ValueError):
+        Entry("x", "X", "thing")  # type: ignore[arg-type]
+
+
+def test_stable_ids_for_unknown_names() -> None:
+    assert slug("Yevgeny Prigozhin") == "yevgeny-prigozhin"
+    assert slug("Łódź Café al-Nour") == "lodz-cafe-al-nour"
+    assert name_entity_id("person", "Yevgeny Prigozhin") == (
+        "newswire:person:yevgeny-prigozhin",
+        "urn:newswire:entity:person:yevgeny-prigozhin",
+    )
+
+
+def _names(text: str) -> dict[str, str]:
+    vocab = Vocabulary([_place(5, "United Kingdom", "UK", "Britain", rank=10**10)])
+    result = NameFinder(["said", "studies"]).find(text, vocab.find(text), vocab)
+    return {m.name: m.type for m in result.mentions}
+
+
+def test_heuristic_types_organisations_people_and_titles() -> None:
+    found = _names(
+        "The Acme Group hired Maria Sanchez last year. President Boris Ivanov met Ms Kowalski. "
+        "Sanchez said the Ministry of Defence agreed."
+    )
+    assert found == {
+        "Acme Group": "organisation",
+        "Maria Sanchez": "person",
+        "Boris Ivanov": "person",
+        "Kowalski": "person",
+        "Ministry of Defence": "organisation",
+    }
+
+
+def test_surname_and_org_short_forms_resolve_to_the_same_entity() -> None:
+    vocab = Vocabulary()
+    text = "Spokesperson Olena Marchuk of the Orion Group said so. Later, Marchuk said Orion fighters left."
+    result = NameFinder().find(text, [], vocab)
+    ids = [m.entry_id for m in result.mentions]
+    assert ids.count("newswire:person:olena-marchuk") == 2
+    assert ids.count("newswire:organisation:orion-group") == 2
+
+
+def test_sentence_initial_and_date_words_are_not_names() -> None:
+    vocab = Vocabulary()
+    text = "Fortunately, nothing happened. Photo by staff. On Feb. 15 and in March, Tuesday came."
+    result = NameFinder().find(text, [], vocab)
+    assert result.mentions == []
+
+
+def test_place_inside_a_person_name_is_overruled() -> None:
+    vocab = Vocabulary([_place(7, "Martin", rank=50_000)])
+    text = "Martin Fornusek is a reporter. Martin often writes."
+    result = NameFinder().find(text, vocab.find(text), vocab)
+    assert {m.start for m in vocab.find(text)} <= result.suppressed
+    assert {m.name for m in result.mentions} == {"Martin Fornusek"}
+
+
+def test_default_vocabulary_has_countries_aliases_and_cities() -> None:
+    vocab = load_default_enricher().vocabulary
+    text = "Russian Federation, Russia, UK, Britain, United States, US, Belarus, Ukraine, Minsk, Asipovichy, Łódź, Zürich"
+    names = [m.name for m in vocab.find(text)]
+    assert names == [
+        "Russia", "Russia", "United Kingdom", "United Kingdom", "United States", "United States",
+        "Belarus", "Ukraine", "Minsk", "Osipovichi", "Łódź", "Zürich",
+    ]
+    assert vocab.find("Kyiv")[0].uri == "https://sws.geonames.org/703448/"
+    # Common words are never places, whatever the capitalisation.
+    assert vocab.find("Reading Of Police Split Nice Mobile") == []

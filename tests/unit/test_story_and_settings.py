@@ -1,0 +1,45 @@
+"""Story files for ``newswire file`` and settings from the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.wire.settings import Durability, Settings, SettingsError
+from services.wire.story import parse_text
+
+
+def test_plain_text_first_line_is_the_headline() -> None:
+    story = parse_text("\nRiver bursts its banks\n\nThe river rose overnight.\nIt kept rising.\n\nResidents left <early>.\n")
+    assert story["headline"] == "River bursts its banks"
+    assert story["body"] == "<p>The river rose overnight. It kept rising.</p><p>Residents left &lt;early&gt;.</p>"
+
+
+def test_header_lines() -> None:
+    story = parse_text("Headline: Vote count resumes\nUrgency: 2\nKeywords: election, count\n\nCounting resumed.\n")
+    assert story == {"headline": "Vote count resumes", "urgency": 2, "keywords": ["election", "count"],
+                     "body": "<p>Counting resumed.</p>"}
+
+
+def test_a_colon_in_the_first_line_is_not_a_header() -> None:
+    story = parse_text("Border guards: troops leave\n\nBody text.")
+    assert story["headline"] == "Border guards: troops leave"
+
+
+def test_settings_from_env() -> None:
+    settings = Settings.from_env({"REDIS_URL": "redis://h:1/2", "NEWSWIRE_DURABILITY": "fsync-everysec",
+                                  "NEWSWIRE_PARTITIONS": "4", "NEWSWIRE_INGEST_PORT": "9000"})
+    assert settings.redis_url == "redis://h:1/2"
+    assert settings.durability is Durability.EVERYSEC
+    assert settings.partitions == 4
+    assert settings.ingest_port == 9000
+    assert Settings.from_env({}).durability is Durability.ALWAYS
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [({"NEWSWIRE_DURABILITY": "sometimes"}, "fsync-always"), ({"NEWSWIRE_PARTITIONS": "0"}, "at least 1"),
+     ({"NEWSWIRE_INGEST_PORT": "eighty"}, "integer"), ({"NEWSWIRE_LOG_FORMAT": "xml"}, "console or json")],
+)
+def test_bad_settings_are_explained(env: dict[str, str], needle: str) -> None:
+    with pytest.raises(SettingsError, match=needle):
+        Settings.from_env(env)
