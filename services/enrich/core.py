@@ -36,9 +36,7 @@ class Enrichment(msgspec.Struct, frozen=True, kw_only=True):
 class Enricher:
     """Composes the vocabulary matcher, the name heuristic, topic rules and the related index."""
 
-    def __init__(
-        self, vocabulary: Vocabulary, topics: TopicRules, index: RelatedIndex, names: NameFinder | None = None
-    ) -> None:
+    def __init__(self, vocabulary: Vocabulary, topics: TopicRules, index: RelatedIndex, names: NameFinder | None = None) -> None:
         self.vocabulary = vocabulary
         self.topics = topics
         self.index = index
@@ -82,9 +80,7 @@ class Enricher:
         )
         return Enrichment(tags=tags, subjects=subjects, related=related, lead=article_lead, suggestions=suggestions)
 
-    def index_article(
-        self, article_id: str, headline: str, lead: str, tag_ids: Iterable[str], published_at: datetime
-    ) -> None:
+    def index_article(self, article_id: str, headline: str, lead: str, tag_ids: Iterable[str], published_at: datetime) -> None:
         """Add (or replace) an article in the related-links archive."""
         self.index.add(article_id, headline, lead, tag_ids, published_at)
 

@@ -6,7 +6,7 @@ Okapi BM25 (k1 1.5, b 0.75, idf ``ln(1 + (N - df + 0.5) / (df + 0.5))``) over li
 ``search`` keeps documents published inside ``[now - window, now]`` other than the query's own
 article, takes the top 20 by BM25 and re-ranks them by ``bm25 / max_bm25 + 0.6 * Jaccard(entity
 ids)``. A candidate is linked only if its *match* - its BM25 divided by the sum of the idf of all
-query terms (unseen terms count with the largest idf) - is at least ``MIN_MATCH``: roughly, the
+query terms (a term no document has counts as if one had it) - is at least ``MIN_MATCH``: roughly, the
 documents must share a fair part of the query's weight, so a story about another subject gets no
 links even when the index is small and a stray word is rare. Ties break on article id.
 
@@ -36,8 +36,21 @@ ENTITY_WEIGHT = 0.6
 MIN_MATCH = 0.2
 DEFAULT_WINDOW = timedelta(days=30)
 
-STOP_WORDS = frozenset(
-    ["a", "about", "above", "after", "again", "against", "all", "almost", "also", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "said", "says", "say", "told", "according", "new", "one", "two", "three", "since", "may", "might", "must", "shall", "us", "per", "via", "mr", "ms", "mrs", "s", "t"]
+
+def _words(spec: str) -> frozenset[str]:
+    """A word set written as one whitespace-separated string."""
+    return frozenset(spec.split())
+
+
+STOP_WORDS = _words(
+    """a about above after again against all almost also am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from further
+    had has have having he her here hers herself him himself his how i if in into is it its itself just
+    me more most my myself no nor not now of off on once only or other our ours ourselves out over own
+    same she should so some such than that the their theirs them themselves then there these they this
+    those through to too under until up very was we were what when where which while who whom why will
+    with would you your yours yourself yourselves said says say told according new one two three since
+    may might must shall us per via mr ms mrs s t"""
 )
 _WORD = re.compile(r"[^\W_]+")
 
@@ -177,7 +190,7 @@ class RelatedIndex:
         if not query:
             return []
         avgdl = self._total_len / n_live or 1.0
-        max_idf = math.log(1 + (n_live + 0.5) / 0.5)
+        unseen_idf = math.log(1 + (n_live - 0.5) / 1.5)  # as if df were 1
         n_docs = len(self._doc_len)
         doc_len = np.frombuffer(self._doc_len, dtype=np.uint32)[:n_docs].astype(np.float64)
         denom_len = K1 * (1 - B + B * doc_len / avgdl)
@@ -187,7 +200,7 @@ class RelatedIndex:
             t = self._term_ids.get(term)
             df = self._df[t] if t is not None else 0
             if t is None or df == 0:
-                idf_sum += max_idf
+                idf_sum += unseen_idf
                 continue
             idf = math.log(1 + (n_live - df + 0.5) / (df + 0.5))
             idf_sum += idf
@@ -221,7 +234,4 @@ class RelatedIndex:
             final = float(scores[d]) / best + ENTITY_WEIGHT * jaccard
             ranked.append((-final, self._doc_article[d], d))
         ranked.sort()
-        return [
-            RelatedLink(article_id=a, headline=self._doc_headline[d], score=round(-neg, 4))
-            for neg, a, d in ranked[:k]
-        ]
+        return [RelatedLink(article_id=a, headline=self._doc_headline[d], score=round(-neg, 4)) for neg, a, d in ranked[:k]]

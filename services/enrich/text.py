@@ -9,8 +9,29 @@ LEAD_CHARS = 300
 
 _BLOCK_TAGS = frozenset(
     {
-        "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote",
-        "pre", "tr", "table", "section", "article", "header", "footer", "figure", "figcaption", "hr",
+        "p",
+        "div",
+        "br",
+        "li",
+        "ul",
+        "ol",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "blockquote",
+        "pre",
+        "tr",
+        "table",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "figure",
+        "figcaption",
+        "hr",
     }
 )
 _SKIP_TAGS = frozenset({"script", "style", "template", "noscript"})

@@ -173,8 +173,8 @@ class TopicRules:
         starts = self._phrase_starts
         for i, s in enumerate(stems):
             if s in starts:
-                grams[tuple(stems[i:i + 2])] += 1
-                grams[tuple(stems[i:i + 3])] += 1
+                grams[tuple(stems[i : i + 2])] += 1
+                grams[tuple(stems[i : i + 3])] += 1
         return grams
 
     def score(self, headline: str, body: str) -> dict[str, float]:

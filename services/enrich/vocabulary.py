@@ -21,6 +21,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -193,9 +194,7 @@ class Vocabulary:
                 continue
             taken[start:end] = b"\x01" * (end - start)
             entry = self._entries[entry_id]
-            mentions.append(
-                Mention(start, end, entry.id, entry.name, entry.type, _CONFIDENCE[kind], VOCAB_CREATOR, entry.uri)
-            )
+            mentions.append(Mention(start, end, entry.id, entry.name, entry.type, _CONFIDENCE[kind], VOCAB_CREATOR, entry.uri))
         mentions.sort(key=lambda m: m.start)
         return mentions
 
@@ -204,8 +203,9 @@ class Vocabulary:
         return entry is not None and entry.type == "place" and entry.rank >= _COUNTRY_RANK
 
 
-def geonames_entry(geonameid: int, name: str, country: str, rank: int, aliases: Iterable[str] = (),
-                   adjectives: Iterable[str] = ()) -> Entry:
+def geonames_entry(
+    geonameid: int, name: str, country: str, rank: int, aliases: Iterable[str] = (), adjectives: Iterable[str] = ()
+) -> Entry:
     return Entry(
         id=f"geonames:{geonameid}",
         name=name,
@@ -260,25 +260,54 @@ CONF_RULE = 0.6
 CONF_SHAPE = 0.5
 CONF_PREPOSITION = 0.4
 
+
+def _words(spec: str) -> frozenset[str]:
+    """A word set written as one whitespace-separated string."""
+    return frozenset(spec.split())
+
+
 _TOKEN_RE = re.compile(r"\w+(?:[-'’]\w+)*")
-_CONNECTORS = frozenset({"of", "de", "del", "da", "di", "van", "von", "der", "den", "bin", "ibn", "al", "el", "la", "le", "du", "dos", "das"})
-_ORG_HEADS = frozenset(
-    ["group", "service", "services", "ministry", "council", "party", "army", "bank", "inc", "ltd", "llc", "plc", "corp", "corporation", "company", "co", "agency", "union", "committee", "guard", "guards", "forces", "force", "university", "college", "institute", "school", "department", "office", "commission", "court", "parliament", "assembly", "congress", "senate", "police", "navy", "federation", "association", "organisation", "organization", "foundation", "fund", "league", "club", "command", "directorate", "bureau", "authority", "board", "network", "radio", "television", "tv", "news", "times", "post", "journal", "press", "airlines", "airways", "brigade", "battalion", "regiment", "division", "front", "movement", "alliance", "coalition", "church", "holdings", "partners", "technologies", "systems", "motors", "media", "trust", "society", "centre", "center", "hospital"]
+_CONNECTORS = _words("""of de del da di van von der den bin ibn al el la le du dos das""")
+_ORG_HEADS = _words(
+    """group service services ministry council party army bank inc ltd llc plc corp corporation company co
+    agency union committee guard guards forces force university college institute school department
+    office commission court parliament assembly congress senate police navy federation association
+    organisation organization foundation fund league club command directorate bureau authority board
+    network radio television tv news times post journal press airlines airways brigade battalion
+    regiment division front movement alliance coalition church holdings partners technologies systems
+    motors media trust society centre center hospital"""
 )
-_TITLES = frozenset(
-    ["president", "prime", "minister", "mr", "ms", "mrs", "miss", "dr", "sir", "dame", "lord", "lady", "general", "gen", "colonel", "col", "lieutenant", "lt", "major", "maj", "captain", "capt", "sergeant", "chancellor", "king", "queen", "prince", "princess", "pope", "senator", "sen", "governor", "gov", "mayor", "judge", "justice", "secretary", "ambassador", "commander", "chairman", "chairwoman", "spokesperson", "spokesman", "spokeswoman", "professor", "prof", "rev", "bishop", "archbishop", "sheikh", "premier", "vice", "deputy"]
+_TITLES = _words(
+    """president prime minister mr ms mrs miss dr sir dame lord lady general gen colonel col lieutenant lt
+    major maj captain capt sergeant chancellor king queen prince princess pope senator sen governor gov
+    mayor judge justice secretary ambassador commander chairman chairwoman spokesperson spokesman
+    spokeswoman professor prof rev bishop archbishop sheikh premier vice deputy"""
 )
-_PERSON_TITLES = frozenset(
-    ["president", "mr", "ms", "mrs", "miss", "dr", "sir", "dame", "lord", "lady", "general", "gen", "colonel", "col", "lieutenant", "lt", "major", "maj", "captain", "capt", "sergeant", "chancellor", "king", "queen", "prince", "princess", "pope", "senator", "sen", "governor", "gov", "mayor", "judge", "minister", "secretary", "ambassador", "commander", "chairman", "chairwoman", "spokesperson", "spokesman", "spokeswoman", "professor", "prof", "rev", "bishop", "archbishop", "sheikh", "premier"]
+_PERSON_TITLES = _words(
+    """president mr ms mrs miss dr sir dame lord lady general gen colonel col lieutenant lt major maj
+    captain capt sergeant chancellor king queen prince princess pope senator sen governor gov mayor
+    judge minister secretary ambassador commander chairman chairwoman spokesperson spokesman spokeswoman
+    professor prof rev bishop archbishop sheikh premier"""
 )
-_PERSON_CUES_BEFORE = frozenset(
-    ["spokesperson", "spokesman", "spokeswoman", "leader", "chief", "head", "founder", "ceo", "director", "commander", "reporter", "correspondent", "analyst", "by", "minister", "president", "official", "envoy", "adviser", "advisor", "activist", "journalist", "artist", "author", "lawyer"]
+_PERSON_CUES_BEFORE = _words(
+    """spokesperson spokesman spokeswoman leader chief head founder ceo director commander reporter
+    correspondent analyst by minister president official envoy adviser advisor activist journalist
+    artist author lawyer"""
 )
-_PERSON_CUES_AFTER = frozenset(["said", "says", "told", "added", "explained", "wrote", "stated", "announced", "who"])
+_PERSON_CUES_AFTER = _words("""said says told added explained wrote stated announced who""")
 _PLACE_PREPOSITIONS = frozenset({"in", "near", "outside"})
 # Capitalised words that start sentences or name dates, never entities on their own.
-_COMMON = frozenset(
-    ["the", "a", "an", "in", "on", "at", "after", "before", "as", "but", "and", "or", "when", "while", "if", "this", "that", "these", "those", "his", "her", "their", "our", "its", "for", "from", "with", "by", "according", "several", "some", "many", "most", "more", "other", "another", "all", "any", "each", "every", "no", "not", "there", "here", "then", "than", "what", "which", "who", "whom", "whose", "why", "how", "where", "also", "however", "meanwhile", "fortunately", "unfortunately", "still", "yet", "even", "only", "just", "so", "such", "since", "until", "because", "although", "though", "despite", "during", "under", "over", "between", "among", "into", "through", "about", "against", "without", "within", "photo", "photos", "image", "video", "read", "show", "more", "news", "feed", "avatar", "reporter", "editor", "updated", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "today", "yesterday", "tomorrow", "last", "next", "first", "second", "third", "new", "old", "he", "she", "it", "we", "they", "you", "i", "my", "your", "us", "them", "one", "two", "three", "four", "five", "ten", "hundred", "thousand", "million", "billion", "mr", "ms", "mrs", "dr", "sir", "foreign"]
+_COMMON = _words(
+    """the a an in on at after before as but and or when while if this that these those his her their our
+    its for from with by according several some many most more other another all any each every no not
+    there here then than what which who whom whose why how where also however meanwhile fortunately
+    unfortunately still yet even only just so such since until because although though despite during
+    under over between among into through about against without within photo photos image video read
+    show more news feed avatar reporter editor updated monday tuesday wednesday thursday friday saturday
+    sunday january february march april may june july august september october november december jan feb
+    mar apr jun jul aug sep sept oct nov dec today yesterday tomorrow last next first second third new
+    old he she it we they you i my your us them one two three four five ten hundred thousand million
+    billion mr ms mrs dr sir foreign"""
 )
 
 
@@ -310,7 +339,7 @@ class _Tok(NamedTuple):
     possessive: bool
 
 
-_INITIAL_AFTER = frozenset(".!?:;\"“”‘(\n[—–")
+_INITIAL_AFTER = frozenset('.!?:;"“”‘(\n[—–')
 
 
 def _tokens(text: str) -> list[_Tok]:
@@ -336,15 +365,13 @@ def _tokens(text: str) -> list[_Tok]:
             i = start - 1
             while i >= 0 and text[i] in " \t":
                 i -= 1
-            initial = i < 0 or text[i] in _INITIAL_AFTER or (
-                text[i] in "'’" and (i == 0 or not text[i - 1].isalnum())
-            )
+            initial = i < 0 or text[i] in _INITIAL_AFTER or (text[i] in "'’" and (i == 0 or not text[i - 1].isalnum()))
         append(new(_Tok, (start, start + len(word), word, word.lower(), cap, initial, possessive)))
     return toks
 
 
 def _gap_ok(text: str, a: _Tok, b: _Tok) -> bool:
-    return not a.possessive and text[a.end:b.start] == " "
+    return not a.possessive and text[a.end : b.start] == " "
 
 
 def _phrases(text: str, toks: list[_Tok]) -> list[list[int]]:
@@ -402,11 +429,10 @@ class NameFinder:
         lower_words = {t.low for t in toks if t.text[:1].islower()}
         covered = bytearray(len(text))
         for m in vocab_mentions:
-            covered[m.start:m.end] = b"\x01" * (m.end - m.start)
+            covered[m.start : m.end] = b"\x01" * (m.end - m.start)
 
         def common(t: _Tok) -> bool:
-            return (t.low in _COMMON or t.low in lower_words or t.low in self.common_words
-                    or (t.initial and t.low.endswith("ly")))
+            return t.low in _COMMON or t.low in lower_words or t.low in self.common_words or (t.initial and t.low.endswith("ly"))
 
         def prev(t: _Tok) -> str:
             k = pos[t.start]
@@ -419,8 +445,9 @@ class NameFinder:
 
         def handle(run: list[_Tok], after_title: bool) -> None:
             # Leading function words and sentence-initial common words are not part of a name.
-            while run and (run[0].low in _COMMON or run[0].low in _CONNECTORS
-                           or (run[0].initial and common(run[0]) and not _is_org(run))):
+            while run and (
+                run[0].low in _COMMON or run[0].low in _CONNECTORS or (run[0].initial and common(run[0]) and not _is_org(run))
+            ):
                 run = run[1:]
             while run and run[-1].low in _CONNECTORS:
                 run = run[:-1]
@@ -443,8 +470,7 @@ class NameFinder:
                     singles.append(run[0])
                 return
             big = any(
-                m.confidence == CONF_ADJECTIVE or (e := vocab.get(m.entry_id)) is None or e.rank >= _BIG_PLACE
-                for m in inside
+                m.confidence == CONF_ADJECTIVE or (e := vocab.get(m.entry_id)) is None or e.rank >= _BIG_PLACE for m in inside
             )
             person_shape = (
                 len(run) <= 3
@@ -467,9 +493,7 @@ class NameFinder:
         for run_idx in _phrases(text, toks):
             run = [toks[k] for k in run_idx]
             # Titles split a phrase: "Moscow Mayor Sergei Sobyanin" -> "Moscow" | person.
-            k = None if _is_org(run) else next(
-                (p for p, t in enumerate(run) if t.low in _TITLES and p + 1 < len(run)), None
-            )
+            k = None if _is_org(run) else next((p for p, t in enumerate(run) if t.low in _TITLES and p + 1 < len(run)), None)
             if k is None:
                 handle(run, after_title=prev(run[0]) in _PERSON_TITLES)
                 continue
@@ -501,7 +525,7 @@ class NameFinder:
                 suggestions.append(t.text)
         # A place that is also a found person's given name or surname ("Martin") is that person.
         for m in vocab_mentions:
-            surface = text[m.start:m.end]
+            surface = text[m.start : m.end]
             if m.type == "place" and (surface in given or surface in short) and not vocab.is_country(m.entry_id):
                 suppressed.add(m.start)
                 if surface in short:
@@ -525,10 +549,10 @@ def _is_org(run: list[_Tok]) -> bool:
         return False
     if run[-1].low in _ORG_HEADS:
         return True
-    return any(t.low in _ORG_HEADS and n.low == "of" for t, n in zip(run, run[1:], strict=False))
+    return any(t.low in _ORG_HEADS and n.low == "of" for t, n in pairwise(run))
 
 
 def _cue(toks: list[_Tok], first: int, last: int) -> bool:
-    before = {t.low for t in toks[max(0, first - 3):first]}
-    after = {t.low for t in toks[last + 1:last + 3]}
+    before = {t.low for t in toks[max(0, first - 3) : first]}
+    after = {t.low for t in toks[last + 1 : last + 3]}
     return bool(before & _PERSON_CUES_BEFORE or before & _PERSON_TITLES or after & _PERSON_CUES_AFTER)

@@ -15,6 +15,7 @@ from services.wire.credentials import Role, issue
 from services.wire.eventlog import connect
 from services.wire.redis_server import RedisServer, ServerNotFound
 from services.wire.settings import Settings
+from services.wire.worker import WORKERS_KEY
 
 SERVICES = ("ingest", "enrich", "publish")
 
@@ -32,6 +33,31 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
             pass
         time.sleep(0.05)
     raise RuntimeError(f"{url} did not become healthy within {timeout:.0f}s")
+
+
+def _wait_workers(settings: Settings, procs: dict[str, subprocess.Popen[bytes]], timeout: float) -> None:
+    """Until the enrich and publish processes have each reported a live consumer."""
+
+    async def live() -> set[str]:
+        redis = connect(settings)
+        try:
+            names = await redis.hkeys(WORKERS_KEY)  # type: ignore[misc]
+        finally:
+            await redis.aclose()
+        return {n.decode() if isinstance(n, bytes) else n for n in names}
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        names = asyncio.run(live())
+        waiting = [g for g in ("enrich", "publish")
+                   if not any(n.startswith(f"{g}-") and n.endswith(f"-{procs[g].pid}") for n in names)]
+        if not waiting:
+            return
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with status {proc.returncode} during start-up")
+        time.sleep(0.05)
+    raise RuntimeError(f"{', '.join(waiting)} did not start within {timeout:.0f}s")
 
 
 async def _demo_credentials(settings: Settings) -> tuple[str, str]:
@@ -74,6 +100,7 @@ def run_dev(data_dir: Path, ingest_port: int, publish_port: int) -> int:
         partner_url = f"http://127.0.0.1:{publish_port}"
         _wait_http(ingest_url + "/health", procs["ingest"], 30)
         _wait_http(partner_url + "/health", procs["publish"], 30)
+        _wait_workers(settings, procs, 60)
         editor_key, partner_token = asyncio.run(_demo_credentials(settings))
         lines = {
             "NEWSWIRE_INGEST_URL": ingest_url,
@@ -94,6 +121,9 @@ def run_dev(data_dir: Path, ingest_port: int, publish_port: int) -> int:
         return _supervise(procs)
     except KeyboardInterrupt:
         return 0
+    except RuntimeError as exc:
+        print(f"newswire dev: {exc}", file=sys.stderr)
+        return 1
     finally:
         _stop_all(procs)
         if server is not None:

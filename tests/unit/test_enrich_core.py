@@ -27,8 +27,13 @@ Asipovichy, about 90 km south-east of Minsk.</p>
 
 def _filed(article_id: str, headline: str, body: str) -> ArticleFiled:
     return ArticleFiled(
-        event_id=f"ev-{article_id}", article_id=article_id, version=1, occurred_at=NOW,
-        correlation_id="corr", headline=headline, body_html=body,
+        event_id=f"ev-{article_id}",
+        article_id=article_id,
+        version=1,
+        occurred_at=NOW,
+        correlation_id="corr",
+        headline=headline,
+        body_html=body,
     )
 
 
@@ -66,7 +71,11 @@ def test_story_tags_have_the_right_types(enricher: Enricher) -> None:
 
 
 def test_related_links_come_from_earlier_articles_only(enricher: Enricher) -> None:
-    first = _filed("a-0", "Russian soldiers arrive in Belarus for drills", "<p>Russian troops reached Belarus for exercises near Ukraine.</p>")
+    first = _filed(
+        "a-0",
+        "Russian soldiers arrive in Belarus for drills",
+        "<p>Russian troops reached Belarus for exercises near Ukraine.</p>",
+    )
     earlier = enricher.enrich(first, NOW - timedelta(days=3))
     assert earlier.related == []
     enricher.index_article("a-0", first.headline, earlier.lead, [t.id for t in earlier.tags], NOW - timedelta(days=3))

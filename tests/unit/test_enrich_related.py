@@ -11,9 +11,19 @@ BY, RU, UA = "geonames:630336", "geonames:2017370", "geonames:690791"
 
 ARCHIVE = [
     ("pol-1", "Parliament passes budget after long debate", "Members of parliament voted on the budget bill and tax plan.", []),
-    ("pol-2", "Opposition leader calls for early election", "The opposition party demanded a vote as the government coalition wobbled.", []),
+    (
+        "pol-2",
+        "Opposition leader calls for early election",
+        "The opposition party demanded a vote as the government coalition wobbled.",
+        [],
+    ),
     ("pol-3", "Minister resigns over housing policy", "The housing minister quit the cabinet after criticism of the policy.", []),
-    ("by-1", "Belarus hosts Russian troops for joint exercises", "Russian soldiers arrived in Belarus for military drills near the border with Ukraine.", [BY, RU, UA]),
+    (
+        "by-1",
+        "Belarus hosts Russian troops for joint exercises",
+        "Russian soldiers arrived in Belarus for military drills near the border with Ukraine.",
+        [BY, RU, UA],
+    ),
     ("eco-1", "Coffee prices climb on poor harvest", "Growers reported a weak crop, pushing coffee futures higher.", []),
 ]
 
@@ -62,7 +72,7 @@ def test_add_replaces_and_remove_drops() -> None:
     now = T0 + timedelta(days=2)
     index.add("by-1", "Coffee growers celebrate record crop", "A bumper harvest.", [], T0)
     assert len(index) == len(ARCHIVE)
-    assert [x.article_id for x in index.search("Coffee crop record", "harvest", [], now=now)][0] == "by-1"
+    assert index.search("Coffee crop record", "harvest", [], now=now)[0].article_id == "by-1"
     assert index.search("Belarus Russian troops exercises", "military drills", [BY], now=now) == []
     index.remove("by-1")
     index.remove("by-1")  # idempotent

@@ -147,8 +147,18 @@ def test_default_vocabulary_has_countries_aliases_and_cities() -> None:
     text = "Russian Federation, Russia, UK, Britain, United States, US, Belarus, Ukraine, Minsk, Asipovichy, Łódź, Zürich"
     names = [m.name for m in vocab.find(text)]
     assert names == [
-        "Russia", "Russia", "United Kingdom", "United Kingdom", "United States", "United States",
-        "Belarus", "Ukraine", "Minsk", "Osipovichi", "Łódź", "Zürich",
+        "Russia",
+        "Russia",
+        "United Kingdom",
+        "United Kingdom",
+        "United States",
+        "United States",
+        "Belarus",
+        "Ukraine",
+        "Minsk",
+        "Osipovichi",
+        "Łódź",
+        "Zürich",
     ]
     assert vocab.find("Kyiv")[0].uri == "https://sws.geonames.org/703448/"
     # Common words are never places, whatever the capitalisation.
