@@ -251,7 +251,7 @@ def build_places(common: set[str]) -> list[list[Any]]:
         folded = fold(name)
         if name.lower() in stop or folded.lower() in stop or not name[:1].isupper():
             continue
-        aliases = {folded}
+        aliases = {folded} if len(folded) >= 4 else set()  # "Tô" must not make "To" a place
         for alt in city["alternatenames"]:
             if alt.lower() in stop or fold(alt).lower() in stop or not _good_alternate(alt, folded):
                 continue

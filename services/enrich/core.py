@@ -1,7 +1,7 @@
 """The pure enrichment core: entity tags, IPTC subjects and related links for a filed article.
 
 No I/O at call time, no clock, no randomness: ``now`` is passed in and all data is loaded up front.
-``load_default_enricher`` reads the vendored data once (about LOAD_SECONDS, see its docstring).
+``load_default_enricher`` reads the vendored data once (about 0.7 s, see its docstring).
 """
 
 from __future__ import annotations
@@ -87,8 +87,10 @@ class Enricher:
 
 @cache
 def load_default_enricher() -> Enricher:
-    """The enricher over the vendored data, loaded once per process (about 0.6 s on 2 cores:
-    0.25 s to read 34k places, 0.35 s to compile the automaton). It shares one related index.
+    """The enricher over the vendored data, loaded once per process and cached.
+
+    Measured on 2 cores: 0.65-0.8 s including imports (reading 34k places and compiling the
+    96k-alias automaton: 0.35 s and 0.45 s). The returned enricher owns one, initially empty, related index.
     """
     vocabulary, common_words = load_vocabulary(DATA_DIR / "vocabulary.json.gz")
     vocabulary.build()

@@ -269,7 +269,7 @@ def _words(spec: str) -> frozenset[str]:
 _TOKEN_RE = re.compile(r"\w+(?:[-'’]\w+)*")
 _CONNECTORS = _words("""of de del da di van von der den bin ibn al el la le du dos das""")
 _ORG_HEADS = _words(
-    """group service services ministry council party army bank inc ltd llc plc corp corporation company co
+    """group service services ministry council yard bros party army bank inc ltd llc plc corp corporation company co
     agency union committee guard guards forces force university college institute school department
     office commission court parliament assembly congress senate police navy federation association
     organisation organization foundation fund league club command directorate bureau authority board

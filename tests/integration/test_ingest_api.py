@@ -159,3 +159,16 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     if isinstance(exc, BaseExceptionGroup):
         return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
     return [exc]
+
+
+async def test_unreachable_redis_is_a_503_with_retry_after(redis: Redis) -> None:
+    from services.wire.redis_server import free_port
+
+    settings = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    async with AsyncTestClient(app=create_app(settings)) as test_client:
+        response = await test_client.post("/v1/articles", json=BELARUS_EARLIER, headers={"Authorization": "Bearer nwe_x"})
+        health = await test_client.get("/health")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "2"
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert health.status_code == 503

@@ -204,7 +204,7 @@ def test_app_has_healthcheck(services: Doc, name: str) -> None:
         assert argv[0] == "python"  # slim images have no curl
         assert f"http://127.0.0.1:{HTTP_PORTS[name]}/health" in " ".join(argv)
     else:
-        assert argv == [CLI, "health", name]
+        assert argv == [CLI, "health", name, "--local"]
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
