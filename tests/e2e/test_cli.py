@@ -42,7 +42,7 @@ def test_dev_file_tail_and_ctrl_c(tmp_path: Path) -> None:
         filed = subprocess.run([*NEWSWIRE, "file", str(story)], cwd=tmp_path, env=env, capture_output=True, timeout=30)
         assert filed.returncode == 0, filed.stdout + filed.stderr
         article_id = json.loads(filed.stdout)["articleId"]
-        out, err = tail.communicate(timeout=30)
+        out, _ = tail.communicate(timeout=30)
         item = json.loads(out.splitlines()[0])
         assert item["uri"] == article_id
         assert "Wagner Group" in {o["name"] for o in item["organisations"]}
