@@ -56,6 +56,16 @@ def registry_key(name: str) -> str:
     return f"{PREFIX}:{{registry}}:{name}"
 
 
+def partner_key(partner: str, name: str) -> str:
+    """A key of one partner's delivery state (outbox, log, dead letters share ``{partner:<name>}``)."""
+    return f"{PREFIX}:{{partner:{partner}}}:{name}"
+
+
+def vocab_key(name: str) -> str:
+    """A key of the entity vocabulary (its event stream and projections share ``{vocab}``)."""
+    return f"{PREFIX}:{{vocab}}:{name}"
+
+
 def idempotency_key(key_hash: str, partition: int = 0) -> str:
     """Where ingest remembers an ``Idempotency-Key`` (kept beside the filed stream)."""
     return partition_key(f"idem:{key_hash}", partition)
