@@ -28,6 +28,7 @@ class Group(enum.StrEnum):
 
     ENRICH = "enrich"
     PUBLISH = "publish"
+    WEBHOOKS = "webhooks"  # fans published items out to partners' webhook outboxes
 
 
 def partition_of(article_id: str, partitions: int) -> int:

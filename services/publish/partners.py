@@ -80,7 +80,9 @@ class PartnerRegistry:
         if "webhook" in modes and not webhook_url:
             raise PartnerError("the webhook mode needs a webhook URL")
         secret = new_webhook_secret() if webhook_url else None
-        webhook = Webhook(url=webhook_url, secrets=[WebhookSecret(secret=secret, created_at=now)]) if webhook_url and secret else None
+        webhook = None
+        if webhook_url and secret:
+            webhook = Webhook(url=webhook_url, secrets=[WebhookSecret(secret=secret, created_at=now)])
         partner = Partner(name=name, modes=modes, filters=filters, webhook=webhook, created_at=now, updated_at=now)
         event = PartnerRegistered(event_id=str(uuid.uuid4()), occurred_at=now, actor=actor, partner=partner)
         async with self.redis.pipeline(transaction=True) as tx:

@@ -186,7 +186,9 @@ class EventLog:
 
 
 # Which stream each group consumes.
-GROUP_INPUT: dict[Group, Stream] = {Group.ENRICH: Stream.FILED, Group.PUBLISH: Stream.ENRICHED}
+GROUP_INPUT: dict[Group, Stream] = {
+    Group.ENRICH: Stream.FILED, Group.PUBLISH: Stream.ENRICHED, Group.WEBHOOKS: Stream.PUBLISHED,
+}
 
 
 def _input_stream(group: Group, partition: int) -> str:
