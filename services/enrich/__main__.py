@@ -1,7 +1,7 @@
 """Run the enrich worker: ``python -m services.enrich`` or ``newswire enrich``."""
 
 from services.enrich.app import EnrichHandler
-from services.enrich.core import load_default_enricher
+from services.enrich.core import new_enricher
 from services.wire.eventlog import EventLog, connect
 from services.wire.run import run_worker
 from services.wire.settings import Settings
@@ -10,7 +10,7 @@ from services.wire.worker import StreamWorker
 
 def build(settings: Settings) -> StreamWorker:
     eventlog = EventLog(connect(settings), settings)
-    return StreamWorker(eventlog, EnrichHandler(eventlog, load_default_enricher()), settings)
+    return StreamWorker(eventlog, EnrichHandler(eventlog, new_enricher()), settings)
 
 
 def main() -> None:

@@ -14,11 +14,17 @@ from schemas.events import AnyEvent, ArticleEnriched, ArticleFiled, ArticlePubli
 from schemas.streams import Group, Stream, stream_key
 from services.enrich.core import Enricher
 from services.enrich.text import html_to_text, lead
+from services.enrich.vocab_store import VocabProjection
 from services.wire.eventlog import EventLog, as_streams
 from services.wire.worker import Call
 
 log = structlog.get_logger()
 CATCH_UP_COUNT = 1000
+
+EV_ENRICHED = "article.enriched"
+EV_ARCHIVE_CAUGHT_UP = "archive.caught_up"
+EV_VOCAB_CAUGHT_UP = "vocab.caught_up"
+EV_VOCAB_EVENT_IGNORED = "vocab.event_ignored"
 
 
 class ArchiveProjection:
@@ -68,11 +74,18 @@ class EnrichHandler:
         self.eventlog = eventlog
         self.enricher = enricher
         self.archive = ArchiveProjection(eventlog.redis, enricher, eventlog.settings.partitions)
+        self.vocab = VocabProjection(eventlog.redis, enricher.vocabulary)
 
     async def before_batch(self, partition: int) -> None:
+        changes = await self.vocab.catch_up()
+        if changes:
+            log.info(EV_VOCAB_CAUGHT_UP, applied=changes, revision=self.enricher.vocabulary.revision)
+        for entry_id, problem in self.vocab.problems:
+            log.warning(EV_VOCAB_EVENT_IGNORED, entry=entry_id, problem=problem)
+        self.vocab.problems.clear()
         applied = await self.archive.catch_up()
         if applied:
-            log.debug("archive.caught_up", applied=applied, total=self.archive.applied)
+            log.debug(EV_ARCHIVE_CAUGHT_UP, applied=applied, total=self.archive.applied)
 
     async def handle(self, event: AnyEvent, entry_id: str, partition: int) -> Call | None:
         if not isinstance(event, ArticleFiled):
@@ -84,7 +97,7 @@ class EnrichHandler:
             correlation_id=event.correlation_id, source_event_id=event.event_id, source_entry_id=entry_id,
             tags=enrichment.tags, subjects=enrichment.subjects, related=enrichment.related,
         )
-        log.info("article.enriched", tags=[t.name for t in enrichment.tags],
+        log.info(EV_ENRICHED, tags=[t.name for t in enrichment.tags],
                  subjects=[s.code for s in enrichment.subjects], related=len(enrichment.related))
         return self.eventlog.append_once_args(
             Group.ENRICH, partition, source_event_id=event.event_id, input_entry_id=entry_id,

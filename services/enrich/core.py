@@ -42,14 +42,18 @@ class Enricher:
         self.index = index
         self.names = names or NameFinder()
 
-    def entities(self, headline: str, text: str) -> tuple[list[EntityTag], list[str]]:
-        """Entity tags (first mention order) and untyped name suggestions."""
-        full = f"{headline}\n\n{text}"
-        found = self.vocabulary.find(full)
-        names = self.names.find(full, found, self.vocabulary)
+    def mentions(self, text: str) -> tuple[list[Mention], list[str]]:
+        """Every entity mention in ``text`` (vocabulary and name rules, text order) and untyped suggestions."""
+        found = self.vocabulary.find(text)
+        names = self.names.find(text, found, self.vocabulary)
         mentions: list[Mention] = [m for m in found if m.start not in names.suppressed]
         mentions += names.mentions
         mentions.sort(key=lambda m: (m.start, -m.confidence))
+        return mentions, names.suggestions
+
+    def entities(self, headline: str, text: str) -> tuple[list[EntityTag], list[str]]:
+        """Entity tags (first mention order) and untyped name suggestions."""
+        mentions, suggestions = self.mentions(f"{headline}\n\n{text}")
         best: dict[str, Mention] = {}
         order: list[str] = []
         for m in mentions:
@@ -63,7 +67,7 @@ class Enricher:
             EntityTag(id=m.entry_id, name=m.name, type=m.type, confidence=m.confidence, creator=m.creator, uri=m.uri)
             for m in (best[i] for i in order)
         ]
-        return tags, names.suggestions
+        return tags, suggestions
 
     def enrich(self, filed: ArticleFiled, now: datetime) -> Enrichment:
         text = html_to_text(filed.body_html)
@@ -96,3 +100,12 @@ def load_default_enricher() -> Enricher:
     vocabulary.build()
     topics = TopicRules.from_file(DATA_DIR / "mediatopics.json")
     return Enricher(vocabulary, topics, RelatedIndex(), NameFinder(common_words))
+
+
+def new_enricher() -> Enricher:
+    """An enricher of its own for a worker: a copy of the seed vocabulary (vocabulary events change
+    it) and an empty related index, sharing the read-only parts of ``load_default_enricher``."""
+    seed = load_default_enricher()
+    vocabulary = seed.vocabulary.copy()
+    vocabulary.build()
+    return Enricher(vocabulary, seed.topics, RelatedIndex(), seed.names)
