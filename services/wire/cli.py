@@ -134,7 +134,14 @@ def _redis_settings() -> Any:
     return Settings.from_env({**env, **({"REDIS_URL": env["REDIS_URL"]} if "REDIS_URL" in env else {})})
 
 
-def cmd_credentials(args: argparse.Namespace, role_name: str | None = None) -> int:
+def cmd_partners(args: argparse.Namespace) -> int:
+    from services.publish.admin import basic_url_check
+    from services.publish.cli import command
+
+    return command(args, _redis_settings(), basic_url_check)
+
+
+def cmd_credentials(args: argparse.Namespace) -> int:
     from services.wire.credentials import CredentialError, Role, issue, list_credentials, revoke
     from services.wire.eventlog import connect
 
@@ -143,7 +150,7 @@ def cmd_credentials(args: argparse.Namespace, role_name: str | None = None) -> i
     async def run() -> int:
         redis = connect(settings)
         try:
-            chosen = role_name or getattr(args, "role", None)
+            chosen = getattr(args, "role", None)
             role = Role(chosen) if chosen else Role.EDITOR
             if args.action == "create":
                 try:
@@ -239,22 +246,22 @@ def parser() -> argparse.ArgumentParser:
     tail.add_argument("--count", type=int, default=0, help="stop after this many items")
     tail.set_defaults(func=cmd_tail)
 
-    for name, role in (("keys", None), ("partners", "partner")):
-        group = sub.add_parser(name, help="editor/admin API keys" if role is None else "partner credentials")
-        actions = group.add_subparsers(dest="action", required=True)
-        create = actions.add_parser("create", help="create one and print its secret once")
-        if role is None:
-            create.add_argument("--role", choices=["editor", "admin"], default="editor")
-        create.add_argument("--name", required=True)
-        create.add_argument("--replace", action="store_true", help="replace an existing one of that name")
-        listing = actions.add_parser("list")
-        if role is None:
-            listing.add_argument("--role", choices=["editor", "admin"], default=None)
-        revoke = actions.add_parser("revoke")
-        if role is None:
-            revoke.add_argument("--role", choices=["editor", "admin"], default="editor")
-        revoke.add_argument("--name", required=True)
-        group.set_defaults(func=lambda a, r=role: cmd_credentials(a, r))
+    keys = sub.add_parser("keys", help="editor and admin API keys")
+    actions = keys.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create one and print its secret once")
+    create.add_argument("--role", choices=["editor", "admin"], default="editor")
+    create.add_argument("--name", required=True)
+    create.add_argument("--replace", action="store_true", help="replace an existing one of that name")
+    listing = actions.add_parser("list")
+    listing.add_argument("--role", choices=["editor", "admin"], default=None)
+    revoke = actions.add_parser("revoke")
+    revoke.add_argument("--role", choices=["editor", "admin"], default="editor")
+    revoke.add_argument("--name", required=True)
+    keys.set_defaults(func=cmd_credentials)
+
+    from services.publish.cli import register as register_partners
+
+    register_partners(sub, cmd_partners)
 
     health = sub.add_parser("health", help="exit 0 when a service's workers are alive")
     health.add_argument("service", choices=["enrich", "publish"])
@@ -264,6 +271,7 @@ def parser() -> argparse.ArgumentParser:
     dead = sub.add_parser("dead-letters", help="list entries parked after too many failed deliveries")
     dead.add_argument("--count", type=int, default=100)
     dead.set_defaults(func=cmd_dead)
+    __import__("services.enrich.cli", fromlist=["register_vocab"]).register_vocab(sub)
     return top
 
 
