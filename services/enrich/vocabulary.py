@@ -38,6 +38,7 @@ CONF_ADJECTIVE = 0.8
 _NAME, _ALIAS, _ADJECTIVE = 0, 1, 2
 _CONFIDENCE = {_NAME: CONF_NAME, _ALIAS: CONF_ALIAS, _ADJECTIVE: CONF_ADJECTIVE}
 _COUNTRY_RANK = 10**10
+_NATION_RANK = 10**9  # England, Scotland, Wales, Northern Ireland: national sides are places too
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,7 @@ class Mention:
     confidence: float
     creator: str
     uri: str = ""
+    derived: bool = False  # a demonym ("Russian" -> Russia): evidence for the tag, not a name of it
 
 
 def lower_same_length(text: str) -> str:
@@ -112,13 +114,23 @@ def _bounded(text: str, start: int, end: int) -> bool:
 class Vocabulary:
     """Mutable alias vocabulary; ``find`` uses a lazily (re)built automaton."""
 
-    __slots__ = ("_automaton", "_entries")
+    __slots__ = ("_automaton", "_entries", "revision")
 
-    def __init__(self, entries: Iterable[Entry] = ()) -> None:
+    def __init__(self, entries: Iterable[Entry] = (), revision: int = 0) -> None:
         self._entries: dict[str, Entry] = {}
         self._automaton: ahocorasick.Automaton | None = None
+        self.revision = revision  # vocabulary events applied on top of the seed (see ``vocab_events``)
         for entry in entries:
             self._entries[entry.id] = entry
+
+    @property
+    def creator(self) -> str:
+        """Provenance of a vocabulary tag: the matcher's rules and the vocabulary revision."""
+        return f"{VOCAB_CREATOR}@{self.revision}"
+
+    def copy(self) -> Vocabulary:
+        """An independent vocabulary with the same entries (the automaton is rebuilt on use)."""
+        return Vocabulary(self._entries.values(), self.revision)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -188,13 +200,16 @@ class Vocabulary:
                     break
         found.sort(key=lambda m: (m[0] - m[1], m[0]))
         taken = bytearray(len(text))
+        creator = self.creator
         mentions: list[Mention] = []
         for start, end, entry_id, kind in found:
             if any(taken[start:end]):
                 continue
             taken[start:end] = b"\x01" * (end - start)
             entry = self._entries[entry_id]
-            mentions.append(Mention(start, end, entry.id, entry.name, entry.type, _CONFIDENCE[kind], VOCAB_CREATOR, entry.uri))
+            mentions.append(
+                Mention(start, end, entry.id, entry.name, entry.type, _CONFIDENCE[kind], creator, entry.uri, kind == _ADJECTIVE)
+            )
         mentions.sort(key=lambda m: m.start)
         return mentions
 
@@ -358,8 +373,8 @@ def _tokens(text: str) -> list[_Tok]:
             word, possessive = word[:-2], True
         first = word[0]
         cap = first.isupper() or (word[:3].lower() in ("al-", "el-") and word[3:4].isupper())
-        if cap and ((len(word) > 1 and word.isupper()) or first.isdigit()):
-            cap = False  # all-caps words (credits, shouting) are left to the vocabulary
+        if cap and (len(word) == 1 or word.isupper() or first.isdigit()):
+            cap = False  # all-caps words (credits, shouting, acronyms) and lone letters are not name tokens
         initial = False
         if cap:
             i = start - 1
@@ -505,6 +520,9 @@ class NameFinder:
             if run[end:]:
                 handle(run[end:], after_title=any(t.low in _PERSON_TITLES for t in run[k:end]))
 
+        _acronyms(text, toks, covered, found)
+        _teams(text, vocab_mentions, vocab, suppressed, found)
+
         # Later mentions: surnames of found people, organisation names without their head.
         short: dict[str, tuple[EntityType, str]] = {}
         given: set[str] = set()
@@ -556,3 +574,48 @@ def _cue(toks: list[_Tok], first: int, last: int) -> bool:
     before = {t.low for t in toks[max(0, first - 3) : first]}
     after = {t.low for t in toks[last + 1 : last + 3]}
     return bool(before & _PERSON_CUES_BEFORE or before & _PERSON_TITLES or after & _PERSON_CUES_AFTER)
+
+
+# Acronyms that are not organisations (units, titles, diseases, common abbreviations).
+_ACRONYM_STOP = _words(
+    """ceo cfo coo cto gdp gnp tv pm am ok id ii iii iv vi vii viii ix xi xii aids hiv dna rna ipo km kg mph
+    usd gbp eur jpy chf cad aud cpi ppi vat faq pc ad bc rip pr hr it ai ft pdf www tba tbc etc ie eg fyi
+    ltd plc inc co llc vs mw gw kw ev suv atm sms gps cd dvd mp pa ap afp upi dpa"""
+)
+
+
+def _line(text: str, start: int, end: int) -> str:
+    return text[text.rfind("\n", 0, start) + 1 : (e if (e := text.find("\n", end)) >= 0 else len(text))]
+
+
+def _acronyms(text: str, toks: list[_Tok], covered: bytearray, found: list[_Found]) -> None:
+    """An all-caps word of 2-5 letters in a line that is not itself all caps ("the WTO said") names an
+    organisation (conf 0.4), unless it is a known non-organisation acronym or the vocabulary has it."""
+    for t in toks:
+        word = t.text
+        if not (2 <= len(word) <= 5 and word.isupper() and word.isalpha()) or covered[t.start] or t.low in _ACRONYM_STOP:
+            continue
+        if any(c.islower() for c in _line(text, t.start, t.end)):
+            found.append((t.start, t.end, "organisation", CONF_PREPOSITION, word))
+
+
+_TABLE_NUMBER = re.compile(r"(?<![\w.])\d+(?:[-.:]\d+)?(?![\w.])")
+_FIXTURE = re.compile(r"^[A-Z][A-Z .'-]+ (?:AT|VS?\.?|V) [A-Z][A-Z .'-]+$")
+
+
+def _teams(text: str, mentions: list[Mention], vocab: Vocabulary, suppressed: set[int], found: list[_Found]) -> None:
+    """A city or region in a results line ("Barcelona 15 10 4 1 46 19 34", "CLEVELAND AT DETROIT") is the
+    team named after it: an organisation (conf 0.5), not the place. Countries stay places (national sides)."""
+    lines: dict[int, bool] = {}
+    for m in mentions:
+        entry = vocab.get(m.entry_id)
+        if m.type != "place" or m.derived or entry is None or entry.rank >= _NATION_RANK:
+            continue
+        line_start = text.rfind("\n", 0, m.start) + 1
+        is_table = lines.get(line_start)
+        if is_table is None:
+            line = _line(text, m.start, m.end).strip()
+            is_table = lines[line_start] = len(_TABLE_NUMBER.findall(line)) >= 3 or bool(_FIXTURE.match(line))
+        if is_table:
+            suppressed.add(m.start)
+            found.append((m.start, m.end, "organisation", CONF_SHAPE, text[m.start : m.end]))

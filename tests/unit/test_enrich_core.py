@@ -62,7 +62,7 @@ def test_story_tags_have_the_right_types(enricher: Enricher) -> None:
         assert name in by_name, name
         assert (by_name[name].type, by_name[name].id) == (kind, entity_id)
     assert set(by_name) == set(expected)  # nothing else: no "Tuesday", no "Fewer", no "Officials"
-    assert by_name["Russia"].confidence >= 0.9 and by_name["Russia"].creator == "newswire-vocab/1"
+    assert by_name["Russia"].confidence >= 0.9 and by_name["Russia"].creator == "newswire-vocab/1@0"
     assert by_name["Yevgeny Prigozhin"].uri == "urn:newswire:entity:person:yevgeny-prigozhin"
     assert by_name["Yevgeny Prigozhin"].confidence < 0.9
     assert by_name["Yevgeny Prigozhin"].creator == "newswire-names/1"
