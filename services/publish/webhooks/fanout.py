@@ -1,0 +1,84 @@
+"""The fan-out: each published item into the outbox of every webhook partner entitled to it, once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import structlog
+
+from schemas.events import AnyEvent, ArticlePublished
+from schemas.partners import Filters, Partner
+from schemas.streams import Group, Stream
+from services.publish.filters import CompiledFilters, entitled, follows_earlier
+from services.publish.partners import PartnerRegistry
+from services.publish.webhooks.store import WebhookStore
+from services.wire.worker import Call
+
+log = structlog.get_logger()
+
+ENQUEUED = "webhook.enqueued"
+
+
+def wants_webhooks(partner: Partner) -> bool:
+    """A partner whose webhook queue fills (even while paused or disabled its queue is kept)."""
+    return "webhook" in partner.modes and partner.webhook is not None
+
+
+def entry_ms(entry_id: str) -> int:
+    return int(entry_id.split("-", 1)[0])
+
+
+class FanoutHandler:
+    """A :class:`services.wire.worker.Handler` for the webhooks group over the published stream.
+
+    Each partner's outbox write is a script in that partner's slot that checks the partner's record of
+    published ids already enqueued, so a redelivered entry never queues an item twice. The handler
+    returns no call: the worker acks the published entry once every outbox holds the item.
+
+    A partner receives items published after it was registered; earlier ones come by replay.
+    """
+
+    group = Group.WEBHOOKS
+    input = Stream.PUBLISHED
+
+    def __init__(self, registry: PartnerRegistry, store: WebhookStore, *,
+                 on_partners: Callable[[Sequence[Partner]], None], on_enqueued: Callable[[str], None]) -> None:
+        self.registry = registry
+        self.store = store
+        self.on_partners = on_partners
+        self.on_enqueued = on_enqueued
+        self.partners: list[Partner] = []
+        self._compiled: dict[str, tuple[Filters, CompiledFilters]] = {}
+
+    async def before_batch(self, partition: int) -> None:
+        self.partners = [p for p in await self.registry.all() if wants_webhooks(p)]
+        self.on_partners(self.partners)
+
+    def compiled(self, partner: Partner) -> CompiledFilters:
+        cached = self._compiled.get(partner.name)
+        if cached is None or cached[0] != partner.filters:
+            cached = (partner.filters, CompiledFilters.of(partner.filters))
+            self._compiled[partner.name] = cached
+        return cached[1]
+
+    async def targets(self, event: ArticlePublished, partners: Sequence[Partner]) -> list[str]:
+        names: list[str] = []
+        follow_up = follows_earlier(event.item)
+        for partner in partners:
+            received = follow_up and await self.registry.received_earlier(partner.name, event.article_id)
+            if entitled(partner, self.compiled(partner), event.item, received_earlier=received):
+                names.append(partner.name)
+        return names
+
+    async def handle(self, event: AnyEvent, entry_id: str, partition: int) -> Call | None:
+        if not isinstance(event, ArticlePublished):
+            return None
+        published_ms = entry_ms(entry_id)
+        joined = [p for p in self.partners if published_ms >= int(p.created_at.timestamp() * 1000)]
+        names = await self.targets(event, joined)
+        new_ids = await self.store.enqueue_once(names, partition, entry_id, event.article_id, event.version)
+        for name, new_id in zip(names, new_ids, strict=True):
+            if new_id is not None:
+                self.on_enqueued(name)
+        log.debug(ENQUEUED, entry_id=entry_id, partners=len(names))
+        return None

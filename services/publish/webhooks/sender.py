@@ -1,0 +1,55 @@
+"""One HTTP attempt of a webhook: POST with timeouts, no redirects, the answer read up to a limit."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from services.publish.webhooks.settings import WebhookSettings
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    status: int | None  # None: no HTTP answer (timeout, connection error, refused URL)
+    latency_ms: int
+    error: str  # empty on a 2xx
+    response: bytes  # the start of the receiver's answer, at most max_response_bytes
+
+
+class Sender:
+    """A shared HTTP client; every partner task posts through it without waiting on the others."""
+
+    def __init__(self, settings: WebhookSettings) -> None:
+        self.settings = settings
+        timeout = httpx.Timeout(connect=settings.connect_timeout_s, read=settings.read_timeout_s,
+                                write=settings.read_timeout_s, pool=settings.connect_timeout_s)
+        # No limit on connections: a pool limit would let slow endpoints hold up fast ones.
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=2000, keepalive_expiry=30)
+        self.client = httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False, trust_env=False,
+                                        headers={"user-agent": "newswire-webhooks/1"})
+
+    async def post(self, url: str, headers: dict[str, str], body: bytes) -> AttemptResult:
+        started = time.perf_counter()
+        try:
+            async with self.client.stream("POST", url, headers=headers, content=body) as response:
+                kept = bytearray()
+                async for chunk in response.aiter_raw():
+                    kept += chunk[: self.settings.max_response_bytes - len(kept)]
+                    if len(kept) >= self.settings.max_response_bytes:
+                        break  # the rest is not read; the connection is closed rather than reused
+                status = response.status_code
+        except httpx.TimeoutException as exc:
+            return AttemptResult(None, _ms(started), f"timeout: {type(exc).__name__}", b"")
+        except httpx.HTTPError as exc:
+            return AttemptResult(None, _ms(started), f"{type(exc).__name__}: {exc}"[:500], b"")
+        error = "" if 200 <= status < 300 else f"HTTP {status}"
+        return AttemptResult(status, _ms(started), error, bytes(kept))
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _ms(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
