@@ -47,7 +47,7 @@ class Partner(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
 
     name: str
     status: Status = "active"
-    modes: list[Mode] = ["sse", "feed"]
+    modes: list[Mode] = msgspec.field(default_factory=lambda: ["sse", "feed"])
     filters: Filters = Filters()
     webhook: Webhook | None = None
     created_at: datetime

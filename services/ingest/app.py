@@ -22,7 +22,15 @@ from schemas.streams import partition_of
 from services.ingest import core
 from services.wire.credentials import Role
 from services.wire.eventlog import DurabilityError, EventLog, connect
-from services.wire.http import Problem, build_app, health_route, openapi, problem_response, require
+from services.wire.http import (
+    Problem,
+    build_app,
+    health_route,
+    openapi,
+    problem_response,
+    require,
+    validation_problem,
+)
 from services.wire.settings import Settings
 
 log = structlog.get_logger()
@@ -49,15 +57,6 @@ class IngestState:
         self.durability_checked = True
 
 
-def validation_problem(exc: msgspec.ValidationError | msgspec.DecodeError) -> Problem:
-    if isinstance(exc, msgspec.ValidationError):
-        message = str(exc)
-        field = message.rpartition(" - at `")[2].rstrip("`") if " - at `" in message else "$"
-        return Problem(422, "Invalid article", message, kind="invalid-article",
-                       errors=[{"field": field, "message": message.partition(" - at `")[0]}])
-    return Problem(400, "Malformed JSON", f"the request body is not valid JSON: {exc}", kind="malformed-json")
-
-
 def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
     """Litestar's own (lenient) decode failed: decode strictly again for a message with the field path."""
     cached = getattr(request, "_body", None)  # read by Litestar before it failed
@@ -65,7 +64,7 @@ def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) ->
     try:
         core.decode_filing(raw)
     except (msgspec.ValidationError, msgspec.DecodeError) as strict:
-        return problem_response(validation_problem(strict), request.url.path)
+        return problem_response(validation_problem(strict, "article"), request.url.path)
     return problem_response(Problem(400, "Bad request", str(exc.detail)), request.url.path)
 
 
@@ -107,7 +106,7 @@ def create_app(settings: Settings) -> Litestar:
         try:
             filing = core.decode_filing(raw)  # strict: no silent coercion of "3" into 3
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise validation_problem(exc) from exc
+            raise validation_problem(exc, "article") from exc
         now = datetime.now(UTC)
         try:
             core.check_filing(filing, max_body_bytes=settings.max_body_bytes, now=now)

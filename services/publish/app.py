@@ -1,4 +1,4 @@
-"""The publish process: a worker that turns enriched versions into ninjs items, and the partner API."""
+"""The publish process: the worker that turns enriched versions into ninjs items, and the partner APIs."""
 
 from __future__ import annotations
 
@@ -9,17 +9,21 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import structlog
-from litestar import Litestar, Request, get
+from litestar import Litestar, Request, Response, get
 from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent
 from redis.asyncio import Redis
 
-from schemas.codec import decode_event
+from schemas.codec import decode_event, encode_json
 from schemas.events import AnyEvent, ArticleEnriched, ArticleFiled, ArticlePublished
 from schemas.streams import Group, Stream, stream_key
 from services.publish import core
-from services.publish.stream import Cursor, cursor_now, events
-from services.wire.credentials import Role
+from services.publish.admin import admin_routes
+from services.publish.live import Cursor, LiveTail
+from services.publish.partners import PartnerDirectory, PartnerRegistry
+from services.publish.serving import PartnerGone, Serving, decode_cursor, encode_cursor
+from services.publish.views import PartnerView
+from services.wire.credentials import Credential, Role
 from services.wire.eventlog import EventLog, as_entries, connect
 from services.wire.http import Problem, build_app, health_route, openapi, require
 from services.wire.settings import Settings
@@ -27,6 +31,7 @@ from services.wire.worker import Call, StreamWorker
 
 log = structlog.get_logger()
 PARTNERS = frozenset({Role.PARTNER})
+FEED_DEFAULT_SINCE_MS = 24 * 3600 * 1000
 
 
 class MissingSource(RuntimeError):
@@ -71,31 +76,77 @@ class PublishHandler:
         return filed
 
 
+class PublishState:
+    """Everything the routes use; built in ``create_app``, started in the lifespan."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.redis: Redis = connect(settings)
+        self.eventlog = EventLog(self.redis, settings)
+        self.worker = StreamWorker(self.eventlog, PublishHandler(self.eventlog), settings)
+        self.registry = PartnerRegistry(self.redis)
+        self.directory = PartnerDirectory(self.registry)
+        # The live tail blocks on its own connection so it never holds up the others.
+        self.tail_redis: Redis = Redis.from_url(settings.redis_url)
+        self.tail = LiveTail(self.tail_redis, settings.partitions)
+        self.serving = Serving(self.tail, self.directory, self.registry, settings.partitions)
+
+    async def partner(self, request: Request[Any, Any, Any], mode: str) -> Credential:
+        """The calling partner, if it is active and may use ``mode``."""
+        credential = await require(request, self.redis, PARTNERS)
+        entry = self.directory.get(credential.name)
+        if entry is None:
+            await self.directory.refresh()
+            entry = self.directory.get(credential.name)
+        if entry is None:
+            raise Problem(403, "Forbidden", "this token belongs to no registered partner", kind="unknown-partner")
+        partner = entry[0]
+        if partner.status != "active":
+            raise Problem(403, "Partner paused", f"partner {partner.name!r} is paused; ask the wire's operators",
+                          kind="partner-paused")
+        if mode not in partner.modes:
+            raise Problem(403, "Mode not enabled", f"partner {partner.name!r} has no {mode!r} delivery mode",
+                          kind="mode-not-enabled")
+        return credential
+
+
+def _since_ms(since: str) -> int:
+    try:
+        moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    except ValueError:
+        raise Problem(400, "Bad since", f"{since!r} is not an RFC 3339 time such as 2026-05-04T09:30:00Z",
+                      kind="bad-since") from None
+    if moment.tzinfo is None:
+        raise Problem(400, "Bad since", "give `since` a time zone, e.g. 2026-05-04T09:30:00Z", kind="bad-since")
+    return int(moment.timestamp() * 1000)
+
+
 def create_app(settings: Settings) -> Litestar:
-    redis: Redis = connect(settings)
-    eventlog = EventLog(redis, settings)
-    worker = StreamWorker(eventlog, PublishHandler(eventlog), settings)
-    # Blocking reads of live streams get their own pool, so they never starve the worker.
-    stream_redis: Redis = Redis.from_url(settings.redis_url, max_connections=10_000)
+    state = PublishState(settings)
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
-        await worker.start()
+        await state.directory.start()
+        await state.tail.start()
+        await state.worker.start()
         try:
             yield
         finally:
-            await worker.stop()
-            await stream_redis.aclose()
-            await redis.aclose()
+            await state.worker.stop()
+            await state.tail.stop()
+            await state.directory.stop()
+            await state.tail_redis.aclose()
+            await state.redis.aclose()
 
     @get(
         "/v1/stream",
-        summary="Live stream of published items (Server-Sent Events)",
+        summary="Live stream of the partner's items (Server-Sent Events)",
         description=(
-            "Every published ninjs 3.1 item as an SSE event `ninjs` whose `id` is its position on the wire. "
-            "Reconnect with `Last-Event-ID` (or `?lastEventId=`) to resume after that item: nothing lost, "
-            "nothing repeated. Without it the stream starts with the next item published. Comment lines "
-            "are sent as heartbeats when the wire is quiet. Authenticate with `Authorization: Bearer <partner token>`."
+            "Every published ninjs 3.1 item the partner is entitled to (its filters, plus kills and new versions "
+            "of anything it received before), as SSE events `ninjs` whose `id` is the position on the wire. "
+            "Resume with `Last-Event-ID` (or `?lastEventId=`): nothing lost, nothing repeated. `?since=<RFC 3339>` "
+            "starts at a time instead. With neither, the stream starts with the next item. Comment lines are sent "
+            "as heartbeats when the wire is quiet."
         ),
         tags=["partners"],
     )
@@ -103,29 +154,78 @@ def create_app(settings: Settings) -> Litestar:
         request: Request[Any, Any, Any],
         last_event_id: Annotated[str | None, HeaderParameter(name="Last-Event-ID", required=False)] = None,
         last_event_id_query: Annotated[str | None, QueryParameter(name="lastEventId", required=False)] = None,
+        since: Annotated[str | None, QueryParameter(name="since", required=False)] = None,
     ) -> ServerSentEvent:
-        credential = await require(request, redis, PARTNERS)
+        credential = await state.partner(request, "sse")
         resume = last_event_id or last_event_id_query
         if resume:
             cursor = Cursor.parse(resume, settings.partitions)
             if cursor is None:
                 raise Problem(400, "Bad Last-Event-ID", f"{resume!r} is not an id this stream sent", kind="bad-last-event-id")
+        elif since:
+            cursor = Cursor.before(_since_ms(since), settings.partitions)
         else:
-            cursor = await cursor_now(redis, settings.partitions)
+            cursor = await state.tail.now()
         log.info("stream.opened", partner=credential.name, cursor=str(cursor))
 
-        async def guarded() -> AsyncIterator[Any]:
+        async def messages() -> AsyncIterator[Any]:
             try:
-                async for message in events(stream_redis, cursor, settings.heartbeat_s):
+                async for message in state.serving.sse(credential.name, cursor, settings.heartbeat_s):
                     yield message
-            finally:  # also on disconnect, which cancels the pending read
+            except PartnerGone:
+                log.info("stream.partner_gone", partner=credential.name)
+            finally:  # also on disconnect, which cancels the pending wait
                 log.info("stream.closed", partner=credential.name, cursor=str(cursor))
 
-        return ServerSentEvent(guarded(), headers={"X-Accel-Buffering": "no", "Cache-Control": "no-cache"})
+        return ServerSentEvent(messages(), headers={"X-Accel-Buffering": "no", "Cache-Control": "no-cache"})
+
+    @get(
+        "/v1/feed",
+        summary="Pull feed of the partner's items, with an opaque cursor and long polling",
+        description=(
+            "Items in wire order after `cursor` (from a previous page's `next`), or from `since` (RFC 3339); with "
+            "neither, from 24 hours ago. `limit` 1-100 (default 20). `wait` up to 30 s holds the request open until "
+            "an item arrives. Always returns `next`: keep it and ask again."
+        ),
+        tags=["partners"],
+    )
+    async def feed(
+        request: Request[Any, Any, Any],
+        cursor: Annotated[str | None, QueryParameter(required=False)] = None,
+        since: Annotated[str | None, QueryParameter(required=False)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        wait: Annotated[float, QueryParameter(ge=0, le=30)] = 0,
+    ) -> Response[bytes]:
+        credential = await state.partner(request, "feed")
+        if cursor:
+            position = decode_cursor(cursor, settings.partitions)
+            if position is None:
+                raise Problem(400, "Bad cursor", "this cursor was not issued by this feed", kind="bad-cursor")
+        else:
+            start_ms = _since_ms(since) if since else int(datetime.now(UTC).timestamp() * 1000) - FEED_DEFAULT_SINCE_MS
+            position = Cursor.before(start_ms, settings.partitions)
+        try:
+            items, after = await state.serving.feed(credential.name, position, limit, wait)
+        except PartnerGone:
+            raise Problem(403, "Partner paused", "this partner was paused or removed", kind="partner-paused") from None
+        body = b'{"items":[' + b",".join(p.data.encode() for p in items) + b'],"next":"' + encode_cursor(after).encode() + b'"}'
+        return Response(body, media_type="application/json")
+
+    @get("/v1/partner", summary="The calling partner's own settings", tags=["partners"])
+    async def own_settings(request: Request[Any, Any, Any]) -> Response[bytes]:
+        credential = await require(request, state.redis, PARTNERS)
+        partner = await state.registry.get(credential.name)
+        if partner is None:
+            raise Problem(403, "Forbidden", "this token belongs to no registered partner", kind="unknown-partner")
+        return Response(encode_json(PartnerView.of(partner)), media_type="application/json")
 
     return build_app(
-        route_handlers=[live_stream, health_route(lambda: redis)],
+        route_handlers=[live_stream, feed, own_settings, *admin_routes(state.registry, state.redis),
+                        health_route(lambda: state.redis)],
         lifespan=[lifespan],
-        openapi_config=openapi("Newswire partner API", "Partners receive published ninjs 3.1 items here."),
+        openapi_config=openapi(
+            "Newswire partner API",
+            "Partners receive published ninjs 3.1 items here (`Authorization: Bearer <partner token>`); "
+            "operators manage partners under `/v1/partners` (`Authorization: Bearer <admin key>`).",
+        ),
     )
-

@@ -7,6 +7,7 @@ writer changed the same partner in between.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import secrets
 import uuid
@@ -14,7 +15,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import msgspec
+import structlog
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
 
 from schemas.partners import (
@@ -29,10 +33,12 @@ from schemas.partners import (
     WebhookSecret,
 )
 from schemas.streams import partner_key, registry_key
+from services.publish.filters import CompiledFilters
 from services.wire.credentials import REGISTRY_STREAM, Role, issue, revoke
 from services.wire.eventlog import as_entries
 
 PARTNERS = registry_key("partners")  # name -> Partner (JSON)
+log = structlog.get_logger()
 
 _partner = msgspec.json.Decoder(Partner)
 _event_encoder = msgspec.json.Encoder()
@@ -172,3 +178,47 @@ class PartnerRegistry:
         tag = event.__struct_config__.tag
         tx.xadd(REGISTRY_STREAM, {"type": str(tag), "data": _event_encoder.encode(event)})  # type: ignore[attr-defined]
         tx.hset(PARTNERS, partner.name, _event_encoder.encode(partner))  # type: ignore[attr-defined]
+
+
+class PartnerDirectory:
+    """The registry projection cached in this process, reloaded whenever the registry stream moves.
+
+    Every live connection and pull request reads partners from here, so serving an item costs no
+    registry round trip; a change (filters, pause, removal) takes effect within ``interval``.
+    """
+
+    def __init__(self, registry: PartnerRegistry, interval: float = 1.0) -> None:
+        self.registry = registry
+        self.interval = interval
+        self._partners: dict[str, tuple[Partner, CompiledFilters]] = {}
+        self._seen = ""
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.refresh()
+        self._task = asyncio.create_task(self._watch())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def get(self, name: str) -> tuple[Partner, CompiledFilters] | None:
+        return self._partners.get(name)
+
+    async def refresh(self) -> None:
+        last = as_entries(await self.registry.redis.xrevrange(REGISTRY_STREAM, count=1))
+        seen = last[0][0] if last else ""
+        if seen == self._seen and self._partners:
+            return
+        partners = await self.registry.all()
+        self._partners = {p.name: (p, CompiledFilters.of(p.filters)) for p in partners}
+        self._seen = seen
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.refresh()
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                log.warning("partners.refresh_failed", error=str(exc))

@@ -9,8 +9,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
+from schemas.partners import Filters
 from services.wire.credentials import Role, issue
 from services.wire.eventlog import connect
 from services.wire.redis_server import RedisServer, ServerNotFound
@@ -18,6 +20,7 @@ from services.wire.settings import Settings
 from services.wire.worker import WORKERS_KEY
 
 SERVICES = ("ingest", "enrich", "publish")
+DEMO_PARTNER = "demo-partner"
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
@@ -60,14 +63,24 @@ def _wait_workers(settings: Settings, procs: dict[str, subprocess.Popen[bytes]],
     raise RuntimeError(f"{', '.join(waiting)} did not start within {timeout:.0f}s")
 
 
-async def _demo_credentials(settings: Settings) -> tuple[str, str]:
+async def _demo_credentials(settings: Settings) -> tuple[str, str, str]:
+    """An editor key, a partner (all items, stream and feed) and an admin key for the demo."""
+    from services.publish.partners import PartnerRegistry
+
     redis = connect(settings)
     try:
         editor = await issue(redis, Role.EDITOR, "demo-editor", replace=True)
-        partner = await issue(redis, Role.PARTNER, "demo-partner", replace=True)
+        admin = await issue(redis, Role.ADMIN, "demo-admin", replace=True)
+        registry = PartnerRegistry(redis)
+        now = datetime.now(UTC)
+        if await registry.get(DEMO_PARTNER) is None:
+            _, partner, _ = await registry.register(DEMO_PARTNER, modes=["sse", "feed"], filters=Filters(),
+                                                    webhook_url=None, actor="newswire dev", now=now)
+        else:
+            partner = await issue(redis, Role.PARTNER, DEMO_PARTNER, replace=True)
     finally:
         await redis.aclose()
-    return editor, partner
+    return editor, partner, admin
 
 
 def run_dev(data_dir: Path, ingest_port: int, publish_port: int) -> int:
@@ -101,12 +114,13 @@ def run_dev(data_dir: Path, ingest_port: int, publish_port: int) -> int:
         _wait_http(ingest_url + "/health", procs["ingest"], 30)
         _wait_http(partner_url + "/health", procs["publish"], 30)
         _wait_workers(settings, procs, 60)
-        editor_key, partner_token = asyncio.run(_demo_credentials(settings))
+        editor_key, partner_token, admin_key = asyncio.run(_demo_credentials(settings))
         lines = {
             "NEWSWIRE_INGEST_URL": ingest_url,
             "NEWSWIRE_PARTNER_URL": partner_url,
             "NEWSWIRE_EDITOR_KEY": editor_key,
             "NEWSWIRE_PARTNER_TOKEN": partner_token,
+            "NEWSWIRE_ADMIN_KEY": admin_key,
             "REDIS_URL": redis_url,
         }
         env_file = data_dir / "dev.env"
@@ -115,7 +129,8 @@ def run_dev(data_dir: Path, ingest_port: int, publish_port: int) -> int:
         print(f"ingest     {ingest_url}  (API docs {ingest_url}/docs)")
         print(f"partners   {partner_url}/v1/stream  (API docs {partner_url}/docs)")
         print(f"editor key {editor_key}")
-        print(f"partner    {partner_token}")
+        print(f"partner    {partner_token}  ({DEMO_PARTNER}: every item, by stream and feed)")
+        print(f"admin key  {admin_key}")
         print(f"written to {env_file}; the wire is up in {time.monotonic() - started:.1f}s. Ctrl-C stops it.")
         print("try: newswire tail   (in another terminal), then: newswire file STORY.txt", flush=True)
         return _supervise(procs)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import structlog
@@ -23,6 +23,7 @@ PROBLEM_BASE = "https://newswire.dev/problems/"
 RETRY_AFTER_S = 2
 
 log = structlog.get_logger()
+T = TypeVar("T")
 
 
 class Problem(Exception):
@@ -37,6 +38,24 @@ class Problem(Exception):
         self.kind = kind or title.lower().replace(" ", "-")
         self.headers = dict(headers or {})
         self.extensions = extensions
+
+
+def validation_problem(exc: msgspec.ValidationError | msgspec.DecodeError, what: str = "request") -> Problem:
+    """A strict msgspec decode failure as a problem naming the field's JSON path."""
+    if isinstance(exc, msgspec.ValidationError):
+        message = str(exc)
+        field = message.rpartition(" - at `")[2].rstrip("`") if " - at `" in message else "$"
+        return Problem(422, f"Invalid {what}", message, kind=f"invalid-{what}",
+                       errors=[{"field": field, "message": message.partition(" - at `")[0]}])
+    return Problem(400, "Malformed JSON", f"the request body is not valid JSON: {exc}", kind="malformed-json")
+
+
+def decode_json(raw: bytes, into: type[T], what: str = "request") -> T:
+    """Strict decode of a request body: no coercion, unknown fields refused, errors with a path."""
+    try:
+        return msgspec.json.decode(raw, type=into)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise validation_problem(exc, what) from exc
 
 
 def problem_response(problem: Problem, instance: str | None = None) -> Response[bytes]:

@@ -110,7 +110,7 @@ def wire(redis_url: str, tmp_path: Path) -> Iterator[Wire]:
     }
     wire = Wire(redis_url, env, f"http://127.0.0.1:{ingest_port}", f"http://127.0.0.1:{publish_port}", logs=tmp_path)
     wire.editor_key = asyncio.run(_issue(redis_url, Role.EDITOR, "e2e-desk"))
-    wire.partner_token = asyncio.run(_issue(redis_url, Role.PARTNER, "e2e-outlet"))
+    wire.partner_token = asyncio.run(_register(redis_url, "e2e-outlet"))
     for name in ("ingest", "enrich", "publish"):
         wire.start(name)
     try:
@@ -127,6 +127,23 @@ async def _issue(redis_url: str, role: Role, name: str) -> str:
     client = Redis.from_url(redis_url)
     try:
         return await issue(client, role, name)
+    finally:
+        await client.aclose()
+
+
+async def _register(redis_url: str, name: str) -> str:
+    from datetime import UTC, datetime
+
+    from redis.asyncio import Redis
+
+    from schemas.partners import Filters
+    from services.publish.partners import PartnerRegistry
+
+    client = Redis.from_url(redis_url)
+    try:
+        _, token, _ = await PartnerRegistry(client).register(name, modes=["sse", "feed"], filters=Filters(),
+                                                             webhook_url=None, actor="test", now=datetime.now(UTC))
+        return token
     finally:
         await client.aclose()
 

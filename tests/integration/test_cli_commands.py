@@ -31,10 +31,19 @@ async def test_keys_create_prints_once_and_lists_without_secrets(redis: Redis, r
     listed = newswire(redis_url, "keys", "list")
     assert "night-desk" in listed.stdout
     assert secret not in listed.stdout
-    partner = newswire(redis_url, "partners", "create", "--name", "outlet")
-    assert partner.stdout.strip().startswith("nwp_")
-    assert newswire(redis_url, "partners", "revoke", "--name", "outlet").returncode == 0
+    partner = newswire(redis_url, "partners", "create", "--name", "outlet", "--place", "Belarus", "--min-urgency", "4")
+    assert partner.returncode == 0, partner.stderr
+    assert partner.stdout.split()[1].startswith("nwp_")
+    shown = newswire(redis_url, "partners", "show", "outlet")
+    assert '"places":["Belarus"]' in shown.stdout
+    assert '"minUrgency":4' in shown.stdout
+    assert newswire(redis_url, "partners", "pause", "outlet").returncode == 0
+    assert "paused" in newswire(redis_url, "partners", "list").stdout
+    assert newswire(redis_url, "partners", "remove", "outlet").returncode == 0
     assert "outlet" not in newswire(redis_url, "partners", "list").stdout
+    refused = newswire(redis_url, "partners", "create", "--name", "hooked", "--mode", "webhook")
+    assert refused.returncode == 1
+    assert "webhook URL" in refused.stderr
     bad = newswire(redis_url, "keys", "create", "--name", "has space")
     assert bad.returncode == 1
 

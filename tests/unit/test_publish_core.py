@@ -10,7 +10,7 @@ from jsonschema import Draft202012Validator
 from schemas.codec import encode_json
 from schemas.events import ArticleEnriched, ArticleFiled, EntityTag, RelatedLink, SubjectTag
 from services.publish import core
-from services.publish.stream import Cursor
+from services.publish.live import Cursor
 
 NOW = datetime(2026, 5, 4, 9, 30, tzinfo=UTC)
 FILED = ArticleFiled(event_id="e-1", article_id="urn:newswire:article:1", version=1, occurred_at=NOW, correlation_id="c",
