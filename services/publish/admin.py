@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 from litestar import Request, Response, delete, get, patch, post
-from litestar.params import QueryParameter
+from litestar.params import FromPath, QueryParameter
 from redis.asyncio import Redis
 
 from schemas.codec import encode_json
@@ -70,7 +70,7 @@ def admin_routes(registry: PartnerRegistry, redis: Redis, check_url: UrlCheck = 
         return _json([PartnerView.of(p) for p in await registry.all()])
 
     @get("/v1/partners/{name:str}", summary="One partner", tags=["admin"])
-    async def show(request: Request[Any, Any, Any], name: str) -> Response[bytes]:
+    async def show(request: Request[Any, Any, Any], name: FromPath[str]) -> Response[bytes]:
         await admin(request)
         partner = await registry.get(name)
         if partner is None:
@@ -78,7 +78,7 @@ def admin_routes(registry: PartnerRegistry, redis: Redis, check_url: UrlCheck = 
         return _json(PartnerView.of(partner))
 
     @patch("/v1/partners/{name:str}", summary="Change a partner's status, modes, filters or webhook", tags=["admin"])
-    async def change(request: Request[Any, Any, Any], name: str) -> Response[bytes]:
+    async def change(request: Request[Any, Any, Any], name: FromPath[str]) -> Response[bytes]:
         actor = await admin(request)
         body = decode_json(await request.body(), PartnerPatch, "partner")
         await checked(body.webhook_url)
@@ -106,7 +106,7 @@ def admin_routes(registry: PartnerRegistry, redis: Redis, check_url: UrlCheck = 
                                     webhook_secret=created_secret[0] if created_secret else None))
 
     @delete("/v1/partners/{name:str}", summary="Remove a partner and revoke its token", tags=["admin"], status_code=204)
-    async def remove(request: Request[Any, Any, Any], name: str) -> None:
+    async def remove(request: Request[Any, Any, Any], name: FromPath[str]) -> None:
         actor = await admin(request)
         try:
             await registry.remove(name, actor=actor, now=datetime.now(UTC))
@@ -116,7 +116,7 @@ def admin_routes(registry: PartnerRegistry, redis: Redis, check_url: UrlCheck = 
     @post("/v1/partners/{name:str}/rotate-secret", summary="A new webhook secret; old ones sign on for a while",
           tags=["admin"], status_code=200)
     async def rotate(
-        request: Request[Any, Any, Any], name: str,
+        request: Request[Any, Any, Any], name: FromPath[str],
         overlap_hours: Annotated[float, QueryParameter(name="overlapHours", ge=0, le=24 * 30)] = 24,
     ) -> Response[bytes]:
         actor = await admin(request)
