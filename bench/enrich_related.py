@@ -1,0 +1,208 @@
+"""Subject accuracy, related-link precision@5 and per-article latency for ``bench.enrich``."""
+
+from __future__ import annotations
+
+import gc
+import random
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bench.enrich_data import Article
+from schemas.events import ArticleFiled
+from services.enrich.core import Enricher
+from services.enrich.related import RelatedIndex
+from services.enrich.text import lead
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+# Top-level IPTC Media Topics that count as a correct answer for each class.
+BBC_MAP: dict[str, frozenset[str]] = {
+    "business": frozenset({"medtop:04000000"}),  # economy, business and finance
+    "entertainment": frozenset({"medtop:01000000"}),  # arts, culture, entertainment and media
+    "politics": frozenset({"medtop:11000000"}),  # politics and government
+    "sport": frozenset({"medtop:15000000"}),  # sport
+    "tech": frozenset({"medtop:13000000"}),  # science and technology
+}
+AG_MAP: dict[str, frozenset[str]] = {
+    # World: politics, conflict, crime, disaster (the four IPTC roots world news is filed under)
+    "1": frozenset({"medtop:11000000", "medtop:16000000", "medtop:02000000", "medtop:03000000"}),
+    "2": frozenset({"medtop:15000000"}),  # Sports: sport
+    "3": frozenset({"medtop:04000000"}),  # Business: economy, business and finance
+    "4": frozenset({"medtop:13000000"}),  # Sci/Tech: science and technology
+}
+
+
+@dataclass
+class SubjectScore:
+    accuracy: float
+    covered: float  # share of articles with any subject
+    n: int
+
+
+def subject_accuracy(enricher: Enricher, articles: Sequence[Article], mapping: dict[str, frozenset[str]]) -> SubjectScore:
+    """Top-1 top-level subject in the class's mapped set; an article with no subject counts as wrong."""
+    right = covered = 0
+    for a in articles:
+        subjects = enricher.topics.subjects(a.headline, a.text)
+        top = next((s.code for s in subjects if enricher.topics.topics[s.code].level == 1), None)
+        covered += top is not None
+        right += top in mapping[a.label]
+    n = len(articles)
+    return SubjectScore(right / n if n else 0.0, covered / n if n else 0.0, n)
+
+
+@dataclass
+class RelatedScore:
+    p_at_5: float
+    no_links: float  # share of queries that got no link at all
+    queries: int
+    index_size: int
+
+
+def _entity_ids(enricher: Enricher, headline: str, text: str) -> list[str]:
+    return [t.id for t in enricher.entities(headline, text)[0]]
+
+
+def related_precision(
+    enricher: Enricher, grouped: Sequence[Article], distractors: Sequence[Article], headline_only: bool
+) -> RelatedScore:
+    """P@5 of every grouped article as a query against one index of grouped + distractor articles.
+
+    Every article is indexed as the wire would (headline + lead, entity tags from the headline and the
+    full text) unless ``headline_only``, where both index and queries see the headline alone. All
+    articles share one publication time, so the window keeps them all.
+    """
+    index = RelatedIndex()
+    texts: dict[str, tuple[str, str, list[str]]] = {}
+    for a in [*grouped, *distractors]:
+        body = "" if headline_only else a.text
+        entry = (a.headline, lead(body), _entity_ids(enricher, a.headline, body))
+        texts[a.id] = entry
+        index.add(a.id, entry[0], entry[1], entry[2], T0)
+    group_of = {a.id: a.group for a in grouped}
+    sizes = Counter(a.group for a in grouped)
+    hits = empty = queries = 0
+    for a in grouped:
+        if sizes[a.group] < 2:
+            continue  # no other article is relevant
+        headline, article_lead, entities = texts[a.id]
+        links = index.search(headline, article_lead, entities, now=T0 + timedelta(hours=1), k=5, exclude_article_id=a.id)
+        queries += 1
+        empty += not links
+        hits += sum(group_of.get(link.article_id) == a.group for link in links)
+    return RelatedScore(hits / (5 * queries) if queries else 0.0, empty / queries if queries else 0.0, queries, len(index))
+
+
+# --- Latency ------------------------------------------------------------------------------------
+
+ARTICLES_PER_DAY = 1000  # the synthetic archive's rate: 1M articles span about 2.7 years
+
+
+@dataclass
+class LatencyRow:
+    archive: int
+    p50_ms: float
+    p99_ms: float
+    related_p50_ms: float
+    bytes_per_article: float
+    build_s: float
+
+
+ArchiveEntry = tuple[str, str, str, list[str], datetime]
+
+
+def synthetic_archive(n: int, vocabulary: Sequence[str], entity_pool: Sequence[str], seed: int = 3) -> Iterable[ArchiveEntry]:
+    """``n`` archive entries: Zipf-distributed words of ``vocabulary``, 3 entity ids, in publication order."""
+    rng = random.Random(seed)
+    weights = [1 / (r + 1) for r in range(len(vocabulary))]
+    cumulative = list(_accumulate(weights))
+    for i in range(n):
+        words = rng.choices(vocabulary, cum_weights=cumulative, k=45)
+        published = T0 + timedelta(seconds=i * 86_400 / ARTICLES_PER_DAY)
+        yield (f"urn:newswire:article:{i:08d}", " ".join(words[:9]), " ".join(words[9:]),
+               rng.sample(list(entity_pool), 3), published)
+
+
+def _accumulate(values: Iterable[float]) -> Iterable[float]:
+    total = 0.0
+    for v in values:
+        total += v
+        yield total
+
+
+def index_bytes(index: RelatedIndex) -> int:
+    """Deep size of the index's containers (Python objects and array buffers), excluding the analyzer."""
+    seen: set[int] = set()
+    total = 0
+    stack: list[object] = [v for k, v in vars_of(index).items() if k != "_an"]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        total += sys.getsizeof(obj)
+        if isinstance(obj, dict):
+            stack.extend(obj.keys())
+            stack.extend(obj.values())
+        elif isinstance(obj, list | tuple | set):
+            stack.extend(obj)
+    return total
+
+
+def vars_of(obj: object) -> dict[str, object]:
+    slots = getattr(type(obj), "__slots__", None)
+    if slots:
+        return {s: getattr(obj, s) for s in slots}
+    return dict(vars(obj))
+
+
+def measure_latency(
+    enricher: Enricher, queries: Sequence[Article], sizes: Sequence[int], vocabulary: Sequence[str], repeat: int = 1
+) -> list[LatencyRow]:
+    """Per-article ``Enricher.enrich`` (tags + subjects + related) with the archive at each size."""
+    rows = []
+    entity_pool = [f"newswire:entity:{i}" for i in range(5000)]
+    for size in sizes:
+        index = RelatedIndex()
+        gc.collect()
+        started = time.perf_counter()
+        for article_id, headline, article_lead, entities, published in synthetic_archive(size, vocabulary, entity_pool):
+            index.add(article_id, headline, article_lead, entities, published)
+        build_s = time.perf_counter() - started
+        live = Enricher(enricher.vocabulary, enricher.topics, index, enricher.names)
+        now = T0 + timedelta(seconds=size * 86_400 / ARTICLES_PER_DAY)
+        filed = [
+            ArticleFiled(event_id=f"q{i}", article_id=f"query:{i}", version=1, occurred_at=now, correlation_id="bench",
+                         headline=a.headline, body_html="".join(f"<p>{p}</p>" for p in a.text.split("\n\n")))
+            for i, a in enumerate(queries)
+        ]
+        for f in filed[:20]:
+            live.enrich(f, now)  # warm caches
+        times: list[float] = []
+        related: list[float] = []
+        for _ in range(repeat):
+            for f in filed:
+                t = time.perf_counter()
+                result = live.enrich(f, now)
+                times.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                index.search(f.headline, result.lead, [x.id for x in result.tags], now=now)
+                related.append(time.perf_counter() - t)
+        times.sort()
+        rows.append(
+            LatencyRow(
+                archive=size,
+                p50_ms=1000 * statistics.median(times),
+                p99_ms=1000 * times[min(len(times) - 1, int(0.99 * len(times)))],
+                related_p50_ms=1000 * statistics.median(related),
+                bytes_per_article=index_bytes(index) / max(size, 1),
+                build_s=build_s,
+            )
+        )
+        del index, live
+    return rows
