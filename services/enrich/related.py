@@ -5,10 +5,11 @@ Okapi BM25 (k1 1.5, b 0.75, idf ``ln(1 + (N - df + 0.5) / (df + 0.5))``) over li
 
 ``search`` keeps documents published inside ``[now - window, now]`` other than the query's own
 article, takes the top 20 by BM25 and re-ranks them by ``bm25 / max_bm25 + 0.6 * Jaccard(entity
-ids)``. A candidate is linked only if its *match* - its BM25 divided by the sum of the idf of all
-query terms (a term no document has counts as if one had it) - is at least ``MIN_MATCH``: roughly, the
-documents must share a fair part of the query's weight, so a story about another subject gets no
-links even when the index is small and a stray word is rare. Ties break on article id.
+ids)``. A candidate is linked only if its *match* - its BM25 divided by the sum of the idf of the query's
+``MATCH_TERMS`` most specific terms (a term no document has counts as if one had it) - is at least
+``MIN_MATCH``: roughly, the documents must share a fair part of what is specific to the query, so a
+story about another subject gets no links even when the index is small and a stray word is rare,
+while a long headline + lead query is not held to sharing most of its words. Ties break on article id.
 
 Memory: each document keeps its length, publication time, a bytes flag, its unique term ids (an
 ``array('I')``) and its entity ids (a tuple of ints); postings are parallel ``array`` s of document
@@ -17,6 +18,8 @@ numbers and term frequencies. Removed or replaced documents are masked and compa
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import re
 from array import array
@@ -34,6 +37,7 @@ B = 0.75
 TOP_N = 20
 ENTITY_WEIGHT = 0.6
 MIN_MATCH = 0.2
+MATCH_TERMS = 8
 DEFAULT_WINDOW = timedelta(days=30)
 
 
@@ -79,6 +83,7 @@ class RelatedIndex:
         self._df: array[int] = array("I")
         self._doc_len: array[int] = array("I")
         self._published: array[float] = array("d")
+        self._latest: array[float] = array("d")  # running maximum of _published: bisect for the window start
         self._alive = bytearray()
         self._doc_terms: list[array[int]] = []
         self._doc_entities: list[tuple[int, ...]] = []
@@ -123,7 +128,9 @@ class RelatedIndex:
             terms.append(t)
         length = sum(counts.values())
         self._doc_len.append(length)
-        self._published.append(published_at.timestamp())
+        ts = published_at.timestamp()
+        self._published.append(ts)
+        self._latest.append(max(ts, self._latest[-1]) if self._latest else ts)
         self._alive.append(1)
         self._doc_terms.append(terms)
         self._doc_entities.append(self._entities(entity_ids, create=True))
@@ -164,6 +171,7 @@ class RelatedIndex:
         self._post_docs, self._post_tfs = post_docs, post_tfs
         self._doc_len = array("I", (self._doc_len[d] for d in live))
         self._published = array("d", (published[d] for d in live))
+        self._latest = array("d", itertools.accumulate(self._published, max))
         self._alive = bytearray(b"\x01" * len(live))
         self._doc_terms = [doc_terms[d] for d in live]
         self._doc_entities = [entities[d] for d in live]
@@ -191,47 +199,60 @@ class RelatedIndex:
             return []
         avgdl = self._total_len / n_live or 1.0
         unseen_idf = math.log(1 + (n_live - 0.5) / 1.5)  # as if df were 1
+        now_ts = now.timestamp()
+        # Documents are numbered in arrival order, so everything before ``lo`` was published before the
+        # window opened (``_latest`` is the running maximum): score only the documents from ``lo`` on.
+        lo = bisect.bisect_left(self._latest, now_ts - window.total_seconds())
         n_docs = len(self._doc_len)
-        doc_len = np.frombuffer(self._doc_len, dtype=np.uint32)[:n_docs].astype(np.float64)
+        if lo >= n_docs:
+            return []
+        doc_len = np.frombuffer(self._doc_len, dtype=np.uint32)[lo:n_docs].astype(np.float64)
         denom_len = K1 * (1 - B + B * doc_len / avgdl)
-        scores = np.zeros(n_docs, dtype=np.float64)
-        idf_sum = 0.0
+        scores = np.zeros(n_docs - lo, dtype=np.float64)
+        idfs: list[float] = []
         for term in sorted(query):
             t = self._term_ids.get(term)
             df = self._df[t] if t is not None else 0
             if t is None or df == 0:
-                idf_sum += unseen_idf
+                idfs.append(unseen_idf)
                 continue
             idf = math.log(1 + (n_live - df + 0.5) / (df + 0.5))
-            idf_sum += idf
-            docs = np.frombuffer(self._post_docs[t], dtype=np.uint32)
-            tfs = np.frombuffer(self._post_tfs[t], dtype=np.uint16).astype(np.float64)
+            idfs.append(idf)
+            all_docs = np.frombuffer(self._post_docs[t], dtype=np.uint32)
+            first = int(np.searchsorted(all_docs, lo)) if lo else 0
+            docs = all_docs[first:] - lo
+            if docs.size == 0:
+                continue
+            tfs = np.frombuffer(self._post_tfs[t], dtype=np.uint16)[first:].astype(np.float64)
             scores[docs] += idf * tfs * (K1 + 1) / (tfs + denom_len[docs])
-        candidates = np.flatnonzero(scores >= MIN_MATCH * idf_sum)
-        if candidates.size == 0:
-            return []
-        alive = np.frombuffer(bytes(self._alive), dtype=np.uint8)[candidates].astype(bool)
-        published = np.frombuffer(self._published, dtype=np.float64)[candidates]
-        now_ts = now.timestamp()
-        keep = alive & (published <= now_ts) & (published >= now_ts - window.total_seconds())
-        candidates = candidates[keep]
-        if exclude_article_id is not None and exclude_article_id in self._by_article:
-            candidates = candidates[candidates != self._by_article[exclude_article_id]]
+        weight = sum(sorted(idfs, reverse=True)[:MATCH_TERMS])
+        candidates = np.flatnonzero(scores >= MIN_MATCH * weight)
         if candidates.size == 0:
             return []
         cand_scores = scores[candidates]
+        candidates = candidates + lo
+        alive = np.frombuffer(self._alive, dtype=np.uint8)[candidates].astype(bool)
+        published = np.frombuffer(self._published, dtype=np.float64)[candidates]
+        keep = alive & (published <= now_ts) & (published >= now_ts - window.total_seconds())
+        candidates, cand_scores = candidates[keep], cand_scores[keep]
+        if exclude_article_id is not None and exclude_article_id in self._by_article:
+            other = candidates != self._by_article[exclude_article_id]
+            candidates, cand_scores = candidates[other], cand_scores[other]
+        if candidates.size == 0:
+            return []
         order = np.lexsort((candidates, -cand_scores))[:TOP_N]
         top = candidates[order]
-        best = float(scores[top[0]])
+        top_scores = cand_scores[order]
+        best = float(top_scores[0])
         wanted = set(entity_ids)
         query_entities = set(self._entities(wanted, create=False))
         unknown = len(wanted) - len(query_entities)  # entities no indexed article has
         ranked: list[tuple[float, str, int]] = []
-        for d in top.tolist():
+        for d, score in zip(top.tolist(), top_scores.tolist(), strict=True):
             ents = self._doc_entities[d]
             union = len(query_entities.union(ents)) + unknown
             jaccard = len(query_entities.intersection(ents)) / union if union else 0.0
-            final = float(scores[d]) / best + ENTITY_WEIGHT * jaccard
+            final = score / best + ENTITY_WEIGHT * jaccard
             ranked.append((-final, self._doc_article[d], d))
         ranked.sort()
         return [RelatedLink(article_id=a, headline=self._doc_headline[d], score=round(-neg, 4)) for neg, a, d in ranked[:k]]
