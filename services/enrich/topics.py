@@ -4,7 +4,8 @@ Each rule is a topic code, weighted terms (one to three words, matched on PyStem
 so "troops" matches "troop"), negative weights as exclusions, and a threshold. The score of a rule is
 ``sum(weight * (2 * headline_hits + min(body_hits, 3)))``; the body is the lead plus the rest of the
 text, and the cap of 3 stops one repeated word from carrying a story. A rule fires when its score
-reaches its threshold. A child topic ("war") that fires also brings its top-level topic
+reaches its threshold (half of it for an article under 80 words: a brief has fewer words to hit).
+A child topic ("war") that fires also brings its top-level topic
 ("conflict, war and peace") with at least the child's score.
 Published values: relevance = 100 * score / best score of the article; confidence =
 100 * (1 - exp(-score / threshold)), capped at 99. At most ``max_topics`` top-level topics.
@@ -27,6 +28,8 @@ from schemas.events import SubjectTag
 RULES_CREATOR = "newswire-rules/1"
 URI_PREFIX = "http://cv.iptc.org/newscodes/mediatopic/"
 BODY_HIT_CAP = 3
+SHORT_WORDS = 80  # an article of fewer words (a brief, a headline and a summary) ...
+SHORT_SCALE = 0.5  # ... needs only half a rule's threshold
 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 
@@ -68,7 +71,11 @@ RULES: tuple[Rule, ...] = (
         shelling:3; artillery:3; ceasefire:3; frontline:2; front line:2; offensive:2; battle:2;
         combat:2; militant:2; drone strike:3; attack:1; incursion:3; deploy:2; deployment:2;
         defence:1; defense:1; mutiny:3; rotation:1; weapons:1; nato:2; peace talks:3; occupation:2;
-        killed:1; casualties:2; border guard:1; -price war:-4; -trade war:-4; -star wars:-5""")),
+        killed:1; casualties:2; border guard:1; -price war:-4; -trade war:-4; -star wars:-5; kill:1; bomb:2; bombs:2;
+        bomber:2; blast:2; gunmen:3; insurgency:3; hostage:3; hostages:3;
+        kidnapped:3; kidnappers:3; soldiers:2; marines:3; rebels:2; fighters:2; militia:3; violence:2;
+        peacekeepers:3; peacekeeping:3; raid:2; air strike:3; suicide bomb:4; car bomb:4; iraq:1; baghdad:2;
+        fallujah:3; gaza:2; taliban:3; al qaeda:3; ceasefire:3; truce:3; nuclear weapons:3; -video game:-4""")),
     Rule("medtop:20000056", _t("""armed conflict:4; fighting:2; clashes:2; shelling:3; airstrike:3;
         frontline:2; front line:2; offensive:2; battle:2; combat:2; insurgent:3; militant:2; rebel:2"""),
          threshold=6.0),
@@ -80,14 +87,20 @@ RULES: tuple[Rule, ...] = (
         vote:2; voters:3; party:1; opposition:2; prime minister:3; senate:3; congress:2; mp:2;
         mps:2; lawmakers:3; policy:1; diplomat:2; diplomatic:2; sanctions:2; referendum:3;
         campaign:1; cabinet:2; kremlin:2; chancellor:1; legislation:2; coalition:2; regime:2;
-        -football:-2""")),
+        -football:-2; presidential:3; premier:2; leader:1; leaders:1; democrat:3; democrats:3; republican:3;
+        republicans:3; tory:3; tories:3; labour party:4; lib dem:4; lib dems:4; conservatives:2; white house:3;
+        united nations:2; security council:3; summit:2; talks:1; negotiations:2; bush:1; kerry:2; blair:2;
+        ministers:2; governor:1; mayor:1; constitution:3; independence:2; nuclear programme:3; nuclear program:3;
+        home secretary:4; chancellor:1; downing street:4; whitehall:3; commons:3; lords:2; bill:1""")),
     Rule("medtop:20000574", _t("""election:3; elections:3; vote:2; voters:3; ballot:3; polling:3;
         candidate:2; campaign:1; referendum:3; electoral:3"""), threshold=6.0),
     Rule("medtop:20000639", _t("""diplomacy:3; diplomat:3; diplomatic:3; ambassador:3; summit:2; talks:1;
         foreign minister:3; embassy:3; treaty:2"""), threshold=6.0),
     Rule("medtop:02000000", _t("""police:2; arrested:3; arrest:2; court:2; judge:2; trial:3; charged:3;
         crime:3; criminal:2; murder:3; prison:2; jail:2; sentenced:3; lawsuit:3; convicted:3; fraud:3;
-        prosecutor:3; investigation:1; theft:3; guilty:3""")),
+        prosecutor:3; investigation:1; theft:3; guilty:3; charges:2; accused:2; allegations:2; lawyers:2; lawyer:2;
+        sued:3; sue:2; ruling:2;
+        supreme court:3; appeal:1; verdict:3; jury:3; suspect:3; suspects:3; detained:2; prosecutors:3""")),
     Rule("medtop:20000103", _t("""terrorism:4; terrorist:4; terror attack:4; bombing:2; suicide bomber:4;
         extremist:2; jihadist:3"""), threshold=6.0),
     Rule("medtop:03000000", _t("""earthquake:4; flood:3; flooding:3; hurricane:3; wildfire:4; tsunami:4;
@@ -97,7 +110,13 @@ RULES: tuple[Rule, ...] = (
         investors:3; profit:3; profits:3; revenue:3; sales:2; company:1; firm:1; bank:2;
         inflation:3; interest rate:4; interest rates:4; gdp:4; growth:1; prices:2; trade:2;
         business:2; chief executive:2; ceo:2; deal:1; billion:1; million:1; tax:1; oil:1;
-        earnings:3; quarter:1; currency:2; dollar:1; euro:1; -trade union:-2""")),
+        earnings:3; quarter:1; currency:2; dollar:1; euro:1; -trade union:-2; companies:2; corp:2; inc:2; stock:3;
+        wall street:4; dow:3; nasdaq:3; ftse:3; crude:3;
+        barrel:3; opec:3; merger:4; acquisition:3; acquire:3; takeover:4; bid:1; buyout:4; airline:2; airlines:2;
+        retailer:3; retail:2; consumer:2; analysts:2; quarterly:3; fiscal:3; dividend:4; bankruptcy:3; debt:2;
+        loan:2; loans:2; mortgage:3; federal reserve:4; fed:2; yen:3; exports:3; imports:3; deficit:2;
+        economist:3; economists:3; shareholders:4; shareholder:4; stake:2; ipo:4; firms:2; industry:1;
+        manufacturing:3; factory:2; costs:1; regulators:2; financial:2; insurer:3; investment:2; invest:2""")),
     Rule("medtop:20000371", _t("""interest rate:4; interest rates:4; central bank:3; rate cut:4;
         rate rise:4; monetary policy:4; federal reserve:3; base rate:4"""), threshold=6.0),
     Rule("medtop:20000396", _t("""stocks:3; shares:3; stock market:4; stock exchange:4; index:1;
@@ -121,7 +140,17 @@ RULES: tuple[Rule, ...] = (
         bishop:3; muslim:2; christian:2; jewish:2; buddhist:3; clergy:3; vatican:3""")),
     Rule("medtop:13000000", _t("""technology:3; software:3; internet:2; computer:3; scientists:3;
         research:2; researchers:3; study:1; space:2; nasa:3; smartphone:3; digital:2; online:1;
-        artificial intelligence:4; ai:2; broadband:3; mobile phone:3; satellite:2; -space for:-2""")),
+        artificial intelligence:4; ai:2; broadband:3; mobile phone:3; satellite:2; -space for:-2; microsoft:3;
+        google:3; ibm:3; intel:3; linux:4; web:2; website:2; search engine:4;
+        browser:4; spam:3; hackers:3; hacker:3; worm:2; wireless:3; chip:3; chips:3; processor:3; pc:3; pcs:3;
+        laptop:3; gadget:3; gadgets:3; video game:4; video games:4; games console:4; console:2; xbox:4;
+        playstation:4; nintendo:4; handset:3; handsets:3; phones:2; telecom:2; download:3; downloads:3;
+        ipod:4; itunes:4; file-sharing:4; peer-to-peer:4; email:3; e-mail:3; blog:3; blogs:3; users:2;
+        gamers:4; space station:4; astronaut:4; astronauts:4; shuttle:3; mars:3; planet:3; telescope:4;
+        scientist:3; genome:4; physics:4; laboratory:2; rocket:3; spacecraft:4; orbit:3; robot:3; tech:3;
+        high-definition:3; dvd:2; silicon valley:4; open source:4; yahoo:3; ebay:3; aol:3; dell:3;
+        hewlett-packard:3; motorola:3; nokia:3; cisco:3; sun microsystems:4; peoplesoft:3; oracle:2;
+        cybersecurity:4; data:1; servers:3; server:3; program:1; programs:1; device:2; devices:2""")),
     Rule("medtop:14000000", _t("""immigration:3; migrants:3; refugees:3; welfare:3; poverty:3;
         discrimination:3; community:1; families:1; housing:2; social:1; charity:2; homeless:3;
         asylum:3; racism:3; gender:2; population:1""")),
@@ -129,12 +158,20 @@ RULES: tuple[Rule, ...] = (
         coach:3; striker:4; tennis:4; cricket:4; rugby:4; olympic:4; olympics:4; champion:3;
         championship:3; tournament:3; season:2; team:2; player:3; players:3; victory:1; win:1;
         defeat:1; scored:4; fans:2; stadium:3; athlete:3; athletics:4; premiership:4; -war:-2;
-        -election:-2""")),
+        -election:-2; game:2; games:1; wins:2; beat:2; beats:2; defeated:2; score:2; nba:4; nfl:4; nhl:4;
+        baseball:4; basketball:4; golf:4; golfer:4; hockey:4; boxing:4; cycling:3; racing:2; grand prix:4;
+        formula one:4; medal:3; gold medal:4; quarterback:4; touchdown:4; inning:4; innings:4; pitcher:4;
+        yankees:4; red sox:4; squad:3; injury:2; wimbledon:4; semi-final:4; semifinal:4; quarter-final:4;
+        quarterfinal:4; final:2; title:1; sprint:2; marathon:3; ryder cup:4; playoff:4; playoffs:4;
+        postseason:4; world series:4; home run:4; referee:4; wicket:4; test match:4; fifa:4; uefa:4;
+        seeded:3; coach:1; manager:1; champions:2; open:1; lap:3; driver:1; -video game:-4; -games console:-4""")),
     Rule("medtop:20000822", _t("""football:3; soccer:4; striker:3; goalkeeper:4; premier league:4;
         midfielder:4; penalty:2; world cup:2; champions league:4"""), threshold=6.0),
     Rule("medtop:01000000", _t("""film:3; films:3; movie:3; music:3; album:3; band:2; singer:3;
         actor:3; actress:3; festival:2; theatre:3; art:2; artist:2; museum:3; novel:3; book:2;
-        award:1; oscar:4; show:1; tv:2; television:2; media:1; concert:3; box office:4""")),
+        award:1; oscar:4; show:1; tv:2; television:2; media:1; concert:3; box office:4; films:1; hollywood:4;
+        celebrity:3; star:1; rock:2; pop:2; chart:2; singles:2;
+        grammy:4; oscars:4; bafta:4; director:1; comedy:3; drama:2; sitcom:4; soap:2; box-office:4""")),
     Rule("medtop:17000000", _t("""weather:4; forecast:3; temperatures:3; rain:3; snow:3; storm:2;
         heatwave:4; meteorological:4; met office:4; drought:2; frost:3""")),
 )
@@ -156,6 +193,10 @@ class TopicRules:
             stemmed = {tuple(self._stems(term)): w for term, w in rule.terms.items()}
             self._phrase_starts.update(g[0] for g in stemmed if len(g) > 1)
             self._rules.append((rule, stemmed))
+        self._by_gram: dict[tuple[str, ...], list[tuple[int, float]]] = {}
+        for r, (_, stemmed) in enumerate(self._rules):
+            for g, w in stemmed.items():
+                self._by_gram.setdefault(g, []).append((r, w))
 
     @classmethod
     def from_file(cls, path: Path) -> TopicRules:
@@ -179,12 +220,20 @@ class TopicRules:
 
     def score(self, headline: str, body: str) -> dict[str, float]:
         """Rule scores (only those at or above their threshold), top-level topics included."""
-        head = self._grams(self._stems(headline))
-        text = self._grams(self._stems(body))
+        head_stems, body_stems = self._stems(headline), self._stems(body)
+        scale = SHORT_SCALE if len(head_stems) + len(body_stems) < SHORT_WORDS else 1.0
+        hits: Counter[tuple[str, ...]] = Counter()
+        for g, n in self._grams(head_stems).items():
+            hits[g] += 2 * n
+        for g, n in self._grams(body_stems).items():
+            hits[g] += min(n, BODY_HIT_CAP)
+        totals = [0.0] * len(self._rules)
+        for g, n in hits.items():
+            for r, w in self._by_gram.get(g, ()):
+                totals[r] += w * n
         fired: dict[str, float] = {}
-        for rule, terms in self._rules:
-            s = sum(w * (2 * head.get(g, 0) + min(text.get(g, 0), BODY_HIT_CAP)) for g, w in terms.items())
-            if s >= rule.threshold:
+        for (rule, _), s in zip(self._rules, totals, strict=True):
+            if s >= rule.threshold * scale:
                 fired[rule.code] = s
         for code, s in list(fired.items()):
             topic = self.topics[code]
