@@ -164,3 +164,46 @@ def synthetic_conll(n_docs: int, seed: int = 11) -> list[ConllDoc]:
                 doc.tags += [tag] * len(words)
         docs.append(doc)
     return docs
+
+
+def write_synthetic_data(folder: Path, seed: int = 5) -> None:
+    """A tiny stand-in for ``../shared/data`` in the same file formats (for tests of ``bench.enrich``)."""
+
+    def conll(docs: list[ConllDoc]) -> str:
+        out = []
+        for doc in docs:
+            starts = set(doc.sentence_starts)
+            for i, (tok, tag) in enumerate(zip(doc.tokens, doc.tags, strict=True)):
+                if i in starts and i:
+                    out.append("")
+                out.append(f"{tok} NNP O {tag}")
+            out += ["", "-DOCSTART- -X- O O", ""]
+        return "\n".join(out)
+
+    (folder / "conll2003").mkdir(parents=True, exist_ok=True)
+    (folder / "conll2003" / "eng.train").write_text(conll(synthetic_conll(30, seed)), encoding="utf-8")
+    (folder / "conll2003" / "eng.testb").write_text(conll(synthetic_conll(10, seed + 1)), encoding="utf-8")
+    articles = synthetic_articles(60, seed)
+    (folder / "bbc_news").mkdir(exist_ok=True)
+    with open(folder / "bbc_news" / "bbc_fulltext.jsonl", "w", encoding="utf-8") as f:
+        for i, a in enumerate(articles):
+            f.write(json.dumps({"id": f"{a.label}/{i:03d}.txt", "category": a.label, "title": a.headline, "text": a.text}) + "\n")
+    ag_labels = {"politics": "1", "sport": "2", "business": "3", "tech": "4"}
+    (folder / "ag_news").mkdir(exist_ok=True)
+    with open(folder / "ag_news" / "test.csv", "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["label", "title", "description"])
+        for a in synthetic_articles(40, seed + 2):
+            if a.label in ag_labels:
+                writer.writerow([ag_labels[a.label], a.headline, a.text[:200]])
+    grouped = synthetic_articles(40, seed + 3, groups=6)
+    (folder / "wikiref").mkdir(exist_ok=True)
+    with open(folder / "wikiref" / "wikiref220.jsonl", "w", encoding="utf-8") as f:
+        for i, a in enumerate(grouped):
+            f.write(json.dumps({"file": f"{a.group}.{i}.txt", "topic": a.group, "text": f"{a.headline}\r\n\r\n{a.text}"}) + "\n")
+    (folder / "uci_news_aggregator_sample").mkdir(exist_ok=True)
+    with open(folder / "uci_news_aggregator_sample" / "uci-news-aggregator_first999.csv", "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["ID", "TITLE", "URL", "PUBLISHER", "CATEGORY", "STORY", "HOSTNAME", "TIMESTAMP"])
+        for i, a in enumerate(synthetic_articles(30, seed + 4, groups=5)):
+            writer.writerow([i + 1, a.headline, f"http://example.com/{i}", "Example", "b", a.group, "example.com", "1.39E+12"])

@@ -59,6 +59,9 @@ class ArchiveProjection:
 
     def _apply(self, event: ArticlePublished) -> None:
         item = event.item
+        if item.pub_status != "usable":  # killed ("canceled") or withheld: never linked again
+            self.enricher.index.remove(item.uri)
+            return
         headline = item.headlines[0].value if item.headlines else ""
         text = html_to_text(item.bodies[0].value) if item.bodies else ""
         tag_ids = [n.literal for n in (*item.people, *item.organisations, *item.places) if n.literal]

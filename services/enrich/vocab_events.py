@@ -2,6 +2,8 @@
 
 Rules (the same for the worker's projection, the command line and a replay):
 - ``vocab.entry-added.v1`` adds the entry, or replaces the entry with that id (also a retired one);
+  on a surface form it shares with a seed entry of the same kind (both names, or both aliases), the
+  editors' entry wins;
 - ``vocab.alias-added.v1`` adds a surface form to an existing entry; for an unknown or retired id it
   is a no-op (reported, never a crash: a projection must not stop on one bad event);
 - ``vocab.entry-retired.v1`` removes the entry (seed entries too: "retire geonames:2643743" stops
@@ -58,6 +60,7 @@ def evolve(vocabulary: Vocabulary, event: AnyVocabEvent) -> str | None:
                     adjectives=old.adjectives if old else (),
                     rank=old.rank if old else 1,
                     country=old.country if old else "",
+                    editorial=True,
                 )
             )
         case VocabAliasAdded(entry_id=entry_id, alias=alias):

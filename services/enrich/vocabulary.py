@@ -7,8 +7,9 @@ Matching rules (``Vocabulary.find``):
   all-caps acronym ("UK", "U.S.") must match exactly, and an all-caps text span of 4+ characters
   (a shouted headline) matches its alias;
 - overlapping matches: the longest wins, then the leftmost;
-- an alias shared by several entries goes to the canonical name before an alias, then the highest
-  rank (countries, then population), then the smallest id.
+- an alias shared by several entries goes to the canonical name before an alias, then an entry
+  editors added (a vocabulary event) before a seed entry, then the highest rank (countries, then
+  population), then the smallest id.
 Confidence: canonical name 0.95, alias 0.9, demonym/adjective ("Russian" -> Russia) 0.8.
 The automaton is rebuilt lazily after ``add``, ``retire`` or ``alias``.
 """
@@ -53,6 +54,7 @@ class Entry:
     adjectives: tuple[str, ...] = ()
     rank: int = 0
     country: str = ""
+    editorial: bool = False  # added by an editor (a vocabulary event): beats seed entries on a shared form
 
     def __post_init__(self) -> None:
         if self.type not in ENTITY_TYPES:
@@ -166,7 +168,7 @@ class Vocabulary:
         """Compile (or return the compiled) automaton over all aliases."""
         if self._automaton is not None:
             return self._automaton
-        table: dict[str, list[tuple[int, int, str, str]]] = {}
+        table: dict[str, list[tuple[int, bool, int, str, str]]] = {}
         for entry in self._entries.values():
             forms = [(entry.name, _NAME)]
             forms += [(a, _ALIAS) for a in entry.aliases]
@@ -175,11 +177,11 @@ class Vocabulary:
                 key = lower_same_length(surface)
                 if len(key) < 2:
                     continue
-                table.setdefault(key, []).append((kind, -entry.rank, entry.id, surface))
+                table.setdefault(key, []).append((kind, not entry.editorial, -entry.rank, entry.id, surface))
         automaton = ahocorasick.Automaton()
         for key, candidates in table.items():
             candidates.sort()
-            automaton.add_word(key, tuple((s, i, k) for k, _, i, s in candidates))
+            automaton.add_word(key, tuple((s, i, k) for k, _, _, i, s in candidates))
         automaton.make_automaton()
         self._automaton = automaton
         return automaton
