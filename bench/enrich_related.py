@@ -7,6 +7,7 @@ import random
 import statistics
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -124,7 +125,8 @@ def synthetic_archive(n: int, vocabulary: Sequence[str], entity_pool: Sequence[s
     for i in range(n):
         words = rng.choices(vocabulary, cum_weights=cumulative, k=45)
         published = T0 + timedelta(seconds=i * 86_400 / ARTICLES_PER_DAY)
-        yield (f"urn:newswire:article:{i:08d}", " ".join(words[:9]), " ".join(words[9:]),
+        article_id = f"urn:newswire:article:{uuid.UUID(int=rng.getrandbits(128))}"  # as long as real ids
+        yield (article_id, " ".join(words[:9]), " ".join(words[9:]),
                rng.sample(list(entity_pool), 3), published)
 
 
