@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import structlog
 from litestar import Litestar, Request, Response, get
 from litestar.params import HeaderParameter, QueryParameter
-from litestar.response import ServerSentEvent
+from litestar.response import Stream as StreamResponse
 from redis.asyncio import Redis
 
 from schemas.codec import decode_event, encode_json
@@ -21,7 +21,7 @@ from services.publish import core
 from services.publish.admin import admin_routes
 from services.publish.live import Cursor, LiveTail
 from services.publish.partners import PartnerDirectory, PartnerRegistry
-from services.publish.serving import PartnerGone, Serving, decode_cursor, encode_cursor
+from services.publish.serving import PartnerGone, SentLog, Serving, decode_cursor, encode_cursor
 from services.publish.views import PartnerView
 from services.wire.credentials import Credential, Role
 from services.wire.eventlog import EventLog, as_entries, connect
@@ -86,10 +86,11 @@ class PublishState:
         self.worker = StreamWorker(self.eventlog, PublishHandler(self.eventlog), settings)
         self.registry = PartnerRegistry(self.redis)
         self.directory = PartnerDirectory(self.registry)
-        # The live tail blocks on its own connection so it never holds up the others.
-        self.tail_redis: Redis = Redis.from_url(settings.redis_url)
+        # The live tail's blocking read and catch-up reads use their own pool, apart from the worker's.
+        self.tail_redis: Redis = connect(settings)
         self.tail = LiveTail(self.tail_redis, settings.partitions)
-        self.serving = Serving(self.tail, self.directory, self.registry, settings.partitions)
+        self.sent = SentLog(self.registry)
+        self.serving = Serving(self.tail, self.directory, self.sent, settings.partitions)
 
     async def partner(self, request: Request[Any, Any, Any], mode: str) -> Credential:
         """The calling partner, if it is active and may use ``mode``."""
@@ -128,11 +129,13 @@ def create_app(settings: Settings) -> Litestar:
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         await state.directory.start()
         await state.tail.start()
+        await state.sent.start()
         await state.worker.start()
         try:
             yield
         finally:
             await state.worker.stop()
+            await state.sent.stop()
             await state.tail.stop()
             await state.directory.stop()
             await state.tail_redis.aclose()
@@ -155,7 +158,7 @@ def create_app(settings: Settings) -> Litestar:
         last_event_id: Annotated[str | None, HeaderParameter(name="Last-Event-ID", required=False)] = None,
         last_event_id_query: Annotated[str | None, QueryParameter(name="lastEventId", required=False)] = None,
         since: Annotated[str | None, QueryParameter(name="since", required=False)] = None,
-    ) -> ServerSentEvent:
+    ) -> StreamResponse:
         credential = await state.partner(request, "sse")
         resume = last_event_id or last_event_id_query
         if resume:
@@ -168,7 +171,7 @@ def create_app(settings: Settings) -> Litestar:
             cursor = await state.tail.now()
         log.info("stream.opened", partner=credential.name, cursor=str(cursor))
 
-        async def messages() -> AsyncIterator[Any]:
+        async def messages() -> AsyncIterator[bytes]:
             try:
                 async for message in state.serving.sse(credential.name, cursor, settings.heartbeat_s):
                     yield message
@@ -177,7 +180,8 @@ def create_app(settings: Settings) -> Litestar:
             finally:  # also on disconnect, which cancels the pending wait
                 log.info("stream.closed", partner=credential.name, cursor=str(cursor))
 
-        return ServerSentEvent(messages(), headers={"X-Accel-Buffering": "no", "Cache-Control": "no-cache"})
+        return StreamResponse(messages(), media_type="text/event-stream",
+                      headers={"X-Accel-Buffering": "no", "Cache-Control": "no-cache"})
 
     @get(
         "/v1/feed",

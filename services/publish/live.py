@@ -51,6 +51,7 @@ class Published:
     key: StreamId
     item: NinjsItem
     data: str  # the ninjs JSON, encoded once for every connection
+    frame: bytes  # the whole SSE event when the cursor is this entry id alone (one partition)
 
 
 @dataclass
@@ -86,7 +87,13 @@ def to_published(partition: int, entry: StreamEntry) -> Published | None:
     event = decode_event(fields)
     if not isinstance(event, ArticlePublished):
         return None
-    return Published(partition, entry_id, parse_id(entry_id), event.item, encode_json(event.item).decode())
+    data = encode_json(event.item).decode()
+    return Published(partition, entry_id, parse_id(entry_id), event.item, data, sse_frame(entry_id, data))
+
+
+def sse_frame(event_id: str, data: str) -> bytes:
+    """One Server-Sent Event ``ninjs`` (the JSON has no newlines, so it is one ``data`` line)."""
+    return f"id: {event_id}\nevent: ninjs\ndata: {data}\n\n".encode()
 
 
 class _Window:

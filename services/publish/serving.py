@@ -2,32 +2,88 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from litestar.response import ServerSentEventMessage
+import structlog
 
 from services.publish.filters import entitled, follows_earlier
-from services.publish.live import Cursor, LiveTail, Published
-from services.publish.partners import PartnerDirectory, PartnerRegistry
+from services.publish.live import Cursor, LiveTail, Published, sse_frame
+from services.publish.partners import PartnerDirectory, PartnerRegistry, sent_key
 
 READ_BATCH = 100
 FEED_SCAN = 1000  # entries looked at per feed request, matching or not
 CURSOR_PREFIX = "c1."
+HEARTBEAT = b": heartbeat\n\n"
+log = structlog.get_logger()
 
 
 class PartnerGone(Exception):
     """The partner was removed or paused while connected."""
 
 
+class SentLog:
+    """Batches the "sent to partner" bookkeeping: one pipelined write per interval, not one per item.
+
+    What is not yet flushed is still seen by :meth:`received_earlier` in this process.
+    """
+
+    def __init__(self, registry: PartnerRegistry, interval: float = 0.2) -> None:
+        self.registry = registry
+        self.interval = interval
+        self._pending: dict[str, set[str]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def record(self, name: str, article_ids: list[str]) -> None:
+        if article_ids:
+            self._pending.setdefault(name, set()).update(article_ids)
+
+    async def received_earlier(self, name: str, article_id: str) -> bool:
+        if article_id in self._pending.get(name, ()):
+            return True
+        return await self.registry.received_earlier(name, article_id)
+
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        try:
+            async with self.registry.redis.pipeline(transaction=False) as pipe:
+                for name, ids in pending.items():
+                    pipe.sadd(sent_key(name), *ids)
+                await pipe.execute()
+        except Exception:
+            for name, ids in pending.items():  # keep them for the next try
+                self._pending.setdefault(name, set()).update(ids)
+            raise
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.flush()
+            except Exception as exc:  # Redis away: keep the ids and try again
+                log.warning("sent_log.flush_failed", error=str(exc))
+
+
 @dataclass
 class Serving:
     tail: LiveTail
     directory: PartnerDirectory
-    registry: PartnerRegistry
+    sent: SentLog
     partitions: int
 
     async def select(self, name: str, batch: list[Published]) -> list[Published]:
@@ -38,26 +94,34 @@ class Serving:
         partner, compiled = entry
         chosen = []
         for published in batch:
-            earlier = follows_earlier(published.item) and await self.registry.received_earlier(name, published.item.uri)
+            earlier = follows_earlier(published.item) and await self.sent.received_earlier(name, published.item.uri)
             if entitled(partner, compiled, published.item, received_earlier=earlier):
                 chosen.append(published)
-        await self.registry.record_sent(name, [p.item.uri for p in chosen])
+        self.sent.record(name, [p.item.uri for p in chosen])
         return chosen
 
-    async def sse(self, name: str, cursor: Cursor, heartbeat_s: float) -> AsyncIterator[ServerSentEventMessage]:
-        """Every item for ``name`` after ``cursor``, forever; a comment line on each quiet interval."""
+    async def sse(self, name: str, cursor: Cursor, heartbeat_s: float) -> AsyncIterator[bytes]:
+        """Every item for ``name`` after ``cursor`` as SSE bytes, forever; a comment on each quiet interval.
+
+        Everything ready is written at once, and with one partition each event's bytes are shared
+        by every connection, so a fan-out costs one write per connection, not an encode.
+        """
+        single = self.partitions == 1
         while True:
             seen = self.tail.version
             batch = await self.tail.after(cursor, READ_BATCH)
             if not batch:
                 if not await self.tail.wait(seen, heartbeat_s):
-                    yield ServerSentEventMessage(comment="heartbeat", data=None)
+                    yield HEARTBEAT
                 continue
             chosen = {id(p) for p in await self.select(name, batch)}
+            frames = []
             for published in batch:
                 cursor.advance(published)
                 if id(published) in chosen:
-                    yield ServerSentEventMessage(id=str(cursor), event="ninjs", data=published.data)
+                    frames.append(published.frame if single else sse_frame(str(cursor), published.data))
+            if frames:
+                yield b"".join(frames)
 
     async def feed(self, name: str, cursor: Cursor, limit: int, wait_s: float) -> tuple[list[Published], Cursor]:
         """Up to ``limit`` items after ``cursor``; waits up to ``wait_s`` for the first one."""

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ResponseError
 
 from schemas.codec import encode_event, encode_json
@@ -58,8 +58,11 @@ class DurabilityError(RuntimeError):
     """The Redis server cannot keep the durability promise the wire was configured with."""
 
 
-def connect(settings: Settings) -> Redis:
-    return Redis.from_url(settings.redis_url, health_check_interval=10, socket_keepalive=True)
+def connect(settings: Settings, max_connections: int = 64) -> Redis:
+    """A client whose pool makes callers wait for a free connection rather than fail under load."""
+    pool = BlockingConnectionPool.from_url(settings.redis_url, max_connections=max_connections, timeout=10,
+                                           health_check_interval=10, socket_keepalive=True)
+    return Redis(connection_pool=pool)
 
 
 def flatten(fields: dict[str, bytes]) -> list[bytes | str]:
