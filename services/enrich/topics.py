@@ -197,6 +197,7 @@ class TopicRules:
         for r, (_, stemmed) in enumerate(self._rules):
             for g, w in stemmed.items():
                 self._by_gram.setdefault(g, []).append((r, w))
+        self._unigrams = frozenset(g[0] for g in self._by_gram if len(g) == 1)
 
     @classmethod
     def from_file(cls, path: Path) -> TopicRules:
@@ -209,13 +210,23 @@ class TopicRules:
         return list(self._stemmer.stemWords([w.removesuffix("'s") for w in words]))
 
     def _grams(self, stems: list[str]) -> Counter[tuple[str, ...]]:
-        """Unigram counts, plus two- and three-word grams that start like a rule phrase."""
-        grams: Counter[tuple[str, ...]] = Counter((s,) for s in stems)
+        """Counts of the rule grams in ``stems`` (one- to three-word), and only those."""
+        wanted = self._by_gram
+        grams: Counter[tuple[str, ...]] = Counter()
+        for s in self._unigrams.intersection(stems):
+            grams[(s,)] = 0
         starts = self._phrase_starts
         for i, s in enumerate(stems):
             if s in starts:
-                grams[tuple(stems[i : i + 2])] += 1
-                grams[tuple(stems[i : i + 3])] += 1
+                if (two := tuple(stems[i : i + 2])) in wanted:
+                    grams[two] += 1
+                if (three := tuple(stems[i : i + 3])) in wanted:
+                    grams[three] += 1
+        if grams:
+            counts = Counter(stems)
+            for g in grams:
+                if len(g) == 1:
+                    grams[g] = counts[g[0]]
         return grams
 
     def score(self, headline: str, body: str) -> dict[str, float]:

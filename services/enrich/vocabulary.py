@@ -359,21 +359,29 @@ class _Tok(NamedTuple):
 _INITIAL_AFTER = frozenset('.!?:;"“”‘(\n[—–')
 
 
-def _tokens(text: str) -> list[_Tok]:
+def _tokens(text: str) -> tuple[list[_Tok], list[int], set[str]]:
+    """The word tokens, the indices of the capitalised ones, and the words that start lowercase."""
     toks: list[_Tok] = []
-    append = toks.append
+    caps: list[int] = []
+    lows: set[str] = set()
+    append, add = toks.append, lows.add
     new = tuple.__new__  # the NamedTuple constructor without its keyword-handling wrapper
     for m in _TOKEN_RE.finditer(text):
-        start, word = m.start(), m.group()
+        word = m.group()
         if word[0].islower() and word[2:3] != "-":  # the common case: a lowercase word
-            append(new(_Tok, (start, m.end(), word, word.lower(), False, False, False)))
+            low = word.lower()
+            add(low)
+            append(new(_Tok, (m.start(), m.end(), word, low, False, False, False)))
             continue
+        start = m.start()
         possessive = False
         if word[-1] in "'’":
             word = word[:-1]
         elif len(word) > 2 and word[-2] in "'’" and word[-1] == "s":
             word, possessive = word[:-2], True
         first = word[0]
+        if first.islower():
+            add(word.lower())
         cap = first.isupper() or (word[:3].lower() in ("al-", "el-") and word[3:4].isupper())
         if cap and (len(word) == 1 or word.isupper() or first.isdigit()):
             cap = False  # all-caps words (credits, shouting, acronyms) and lone letters are not name tokens
@@ -383,21 +391,22 @@ def _tokens(text: str) -> list[_Tok]:
             while i >= 0 and text[i] in " \t":
                 i -= 1
             initial = i < 0 or text[i] in _INITIAL_AFTER or (text[i] in "'’" and (i == 0 or not text[i - 1].isalnum()))
+            caps.append(len(toks))
         append(new(_Tok, (start, start + len(word), word, word.lower(), cap, initial, possessive)))
-    return toks
+    return toks, caps, lows
 
 
 def _gap_ok(text: str, a: _Tok, b: _Tok) -> bool:
     return not a.possessive and text[a.end : b.start] == " "
 
 
-def _phrases(text: str, toks: list[_Tok]) -> list[list[int]]:
-    """Token index runs forming proper-noun phrases."""
+def _phrases(text: str, toks: list[_Tok], caps: list[int]) -> list[list[int]]:
+    """Token index runs forming proper-noun phrases (``caps``: the indices of capitalised tokens)."""
     phrases: list[list[int]] = []
-    i, n = 0, len(toks)
-    while i < n:
-        if not toks[i].cap:
-            i += 1
+    n = len(toks)
+    done = -1
+    for i in caps:
+        if i <= done:
             continue
         run = [i]
         j = i
@@ -415,7 +424,7 @@ def _phrases(text: str, toks: list[_Tok]) -> list[list[int]]:
                 continue
             break
         phrases.append(run)
-        i = j + 1
+        done = j
     return phrases
 
 
@@ -441,9 +450,8 @@ class NameFinder:
         self.common_words = frozenset(common_words)
 
     def find(self, text: str, vocab_mentions: list[Mention], vocab: Vocabulary) -> NameResult:
-        toks = _tokens(text)
-        pos = {t.start: k for k, t in enumerate(toks)}
-        lower_words = {t.low for t in toks if t.text[:1].islower()}
+        toks, caps, lower_words = _tokens(text)
+        pos = {toks[k].start: k for k in caps}
         covered = bytearray(len(text))
         for m in vocab_mentions:
             covered[m.start : m.end] = b"\x01" * (m.end - m.start)
@@ -452,7 +460,9 @@ class NameFinder:
             return t.low in _COMMON or t.low in lower_words or t.low in self.common_words or (t.initial and t.low.endswith("ly"))
 
         def prev(t: _Tok) -> str:
-            k = pos[t.start]
+            k = pos.get(t.start)
+            if k is None:
+                k = next(i for i, u in enumerate(toks) if u.start == t.start)
             return toks[k - 1].low if k else ""
 
         found: list[_Found] = []
@@ -507,7 +517,7 @@ class NameFinder:
             elif not inside:
                 suggestions.append(name)
 
-        for run_idx in _phrases(text, toks):
+        for run_idx in _phrases(text, toks, caps):
             run = [toks[k] for k in run_idx]
             # Titles split a phrase: "Moscow Mayor Sergei Sobyanin" -> "Moscow" | person.
             k = None if _is_org(run) else next((p for p, t in enumerate(run) if t.low in _TITLES and p + 1 < len(run)), None)
@@ -522,7 +532,7 @@ class NameFinder:
             if run[end:]:
                 handle(run[end:], after_title=any(t.low in _PERSON_TITLES for t in run[k:end]))
 
-        _acronyms(text, toks, covered, found)
+        _acronyms(text, covered, found)
         _teams(text, vocab_mentions, vocab, suppressed, found)
 
         # Later mentions: surnames of found people, organisation names without their head.
@@ -590,15 +600,23 @@ def _line(text: str, start: int, end: int) -> str:
     return text[text.rfind("\n", 0, start) + 1 : (e if (e := text.find("\n", end)) >= 0 else len(text))]
 
 
-def _acronyms(text: str, toks: list[_Tok], covered: bytearray, found: list[_Found]) -> None:
+_ACRONYM = re.compile(r"(?<![\w'’-])[A-Z]{2,5}(?=['’]s?(?![\w'’-])|(?![\w'’-]))")
+
+
+def _acronyms(text: str, covered: bytearray, found: list[_Found]) -> None:
     """An all-caps word of 2-5 letters in a line that is not itself all caps ("the WTO said") names an
     organisation (conf 0.4), unless it is a known non-organisation acronym or the vocabulary has it."""
-    for t in toks:
-        word = t.text
-        if not (2 <= len(word) <= 5 and word.isupper() and word.isalpha()) or covered[t.start] or t.low in _ACRONYM_STOP:
+    shouting: dict[int, bool] = {}
+    for m in _ACRONYM.finditer(text):
+        start, word = m.start(), m.group()
+        if covered[start] or word.lower() in _ACRONYM_STOP:
             continue
-        if any(c.islower() for c in _line(text, t.start, t.end)):
-            found.append((t.start, t.end, "organisation", CONF_PREPOSITION, word))
+        line_start = text.rfind("\n", 0, start) + 1
+        shouted = shouting.get(line_start)
+        if shouted is None:
+            shouted = shouting[line_start] = not any(c.islower() for c in _line(text, start, m.end()))
+        if not shouted:
+            found.append((start, m.end(), "organisation", CONF_PREPOSITION, word))
 
 
 _TABLE_NUMBER = re.compile(r"(?<![\w.])\d+(?:[-.:]\d+)?(?![\w.])")
