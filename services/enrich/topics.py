@@ -31,7 +31,7 @@ BODY_HIT_CAP = 3
 SHORT_WORDS = 80  # an article of fewer words (a brief, a headline and a summary) ...
 SHORT_SCALE = 0.5  # ... needs only half a rule's threshold
 
-_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+_WORD = re.compile(r"[^\W_]+(?:'(?!s\b)[^\W_]+)?")  # "russia's" -> "russia", "s"; "o'neill" stays one word
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +207,7 @@ class TopicRules:
 
     def _stems(self, text: str) -> list[str]:
         words = _WORD.findall(text.lower().replace("’", "'"))
-        return list(self._stemmer.stemWords([w.removesuffix("'s") for w in words]))
+        return list(self._stemmer.stemWords(words))
 
     def _grams(self, stems: list[str]) -> Counter[tuple[str, ...]]:
         """Counts of the rule grams in ``stems`` (one- to three-word), and only those."""

@@ -109,6 +109,14 @@ def case_ok(alias: str, span: str) -> bool:
     return all(not a.isupper() or s.isupper() for a, s in zip(alias, span, strict=False))
 
 
+_NON_WORD = re.compile(r"[\W_]")
+
+
+def _spaced(text: str) -> str:
+    """``text`` with every character that is not a letter or digit replaced by a space (same length)."""
+    return _NON_WORD.sub(" ", text)
+
+
 def _bounded(text: str, start: int, end: int) -> bool:
     return (start == 0 or not text[start - 1].isalnum()) and (end == len(text) or not text[end].isalnum())
 
@@ -174,9 +182,9 @@ class Vocabulary:
             forms += [(a, _ALIAS) for a in entry.aliases]
             forms += [(a, _ADJECTIVE) for a in entry.adjectives]
             for surface, kind in forms:
-                key = lower_same_length(surface)
-                if len(key) < 2:
+                if len(surface) < 2:
                     continue
+                key = f" {_spaced(lower_same_length(surface))} "
                 table.setdefault(key, []).append((kind, not entry.editorial, -entry.rank, entry.id, surface))
         automaton = ahocorasick.Automaton()
         for key, candidates in table.items():
@@ -191,12 +199,14 @@ class Vocabulary:
         automaton = self.build()
         if len(automaton) == 0:
             return []
-        low = lower_same_length(text)
+        # Keys and text are lowercased with every non-word character as a space, and keys are padded
+        # with a space on both sides: the automaton itself only reports hits on word boundaries.
+        low = f" {_spaced(lower_same_length(text))} "
         found: list[tuple[int, int, str, int]] = []
         for last, candidates in automaton.iter(low):
             for surface, entry_id, kind in candidates:
-                start = last - len(surface) + 1
-                end = last + 1
+                start = last - len(surface) - 1
+                end = start + len(surface)
                 if _bounded(text, start, end) and case_ok(surface, text[start:end]):
                     found.append((start, end, entry_id, kind))
                     break
