@@ -42,7 +42,8 @@ def deliverable(partner: Partner | None) -> bool:
 
 class PartnerDelivery:
     def __init__(self, name: str, *, store: WebhookStore, sender: Sender, bodies: Bodies, registry: PartnerRegistry,
-                 settings: WebhookSettings, partner: Callable[[], Partner | None], rand: Callable[[], float]) -> None:
+                 settings: WebhookSettings, partner: Callable[[], Partner | None], rand: Callable[[], float],
+                 changed: Callable[[Partner], None]) -> None:
         self.name = name
         self.store = store
         self.sender = sender
@@ -51,15 +52,22 @@ class PartnerDelivery:
         self.settings = settings
         self.partner = partner
         self.rand = rand
+        self.changed = changed
         self.token = uuid.uuid4().hex
         self.woken = asyncio.Event()
+        self.stopped = False
         self._renewed_at = -1e9
 
     def wake(self) -> None:
         self.woken.set()
 
+    def stop(self) -> None:
+        """End the loop at its next turn (cancelling alone is not enough: a Redis call may swallow it)."""
+        self.stopped = True
+        self.woken.set()
+
     async def run(self) -> None:
-        while True:
+        while not self.stopped:
             try:
                 wait = await self.step()
             except asyncio.CancelledError:
@@ -75,8 +83,8 @@ class PartnerDelivery:
     async def release(self) -> None:
         await self.store.release_lease(self.name, self.token)
 
-    async def _lease(self) -> bool:
-        if time.monotonic() - self._renewed_at < self.settings.lease_s / 3:
+    async def _lease(self, *, renew: bool = False) -> bool:
+        if not renew and time.monotonic() - self._renewed_at < self.settings.lease_s / 3:
             return True
         held = await self.store.hold_lease(self.name, self.token, int(self.settings.lease_s * 1000))
         self._renewed_at = time.monotonic() if held else -1e9
@@ -97,6 +105,8 @@ class PartnerDelivery:
         attempts = state.attempts if state is not None and state.entry_id == item.entry_id else 0
         if state is not None and attempts and state.next_at_ms > (now_ms := int(time.time() * 1000)):
             return min((state.next_at_ms - now_ms) / 1000, self.settings.lease_s / 3)
+        if not await self._lease(renew=True):  # a whole lease ahead of us for this attempt
+            return self.settings.lease_s / 3
         attempt = attempts + 1
         result = await self._attempt(partner, item)
         outcome = classify(result.status)
@@ -108,19 +118,25 @@ class PartnerDelivery:
         fields = {"partner": self.name, "msg_id": item.msg_id, "attempt": attempt, "status": result.status,
                   "latency_ms": result.latency_ms}
         if outcome is Outcome.DELIVERED:
-            await self.store.finish(self.name, self.token, item, dead=None, now=now)
+            kept = await self.store.finish(self.name, self.token, item, dead=None, now=now)
             log.debug(DELIVERED, **fields)
         elif outcome is Outcome.DISABLE:
-            await self.store.set_retry(self.name, self.token, item.entry_id, 0, 0)
-            await self.registry.disable_webhook(self.name, f"endpoint answered 410 Gone to {item.msg_id}", now=now)
+            kept = await self.store.set_retry(self.name, self.token, item.entry_id, 0, 0)
+            self.changed(await self.registry.disable_webhook(self.name, f"endpoint answered 410 Gone to {item.msg_id}",
+                                                             now=now))
             log.warning(DISABLED, **fields)
         elif outcome is Outcome.RETRY and (delay := retry_delay(
                 self.settings.retry_schedule, attempt, self.settings.jitter, self.rand)) is not None:
-            await self.store.set_retry(self.name, self.token, item.entry_id, attempt, int(time.time() * 1000 + delay * 1000))
+            kept = await self.store.set_retry(self.name, self.token, item.entry_id, attempt,
+                                              int(time.time() * 1000 + delay * 1000))
             log.info(FAILED, error=result.error, retry_in_s=round(delay, 3), **fields)
         else:
-            await self.store.finish(self.name, self.token, item, dead=(attempt, result.status, result.error), now=now)
+            kept = await self.store.finish(self.name, self.token, item, dead=(attempt, result.status, result.error),
+                                           now=now)
             log.warning(DEAD_LETTERED, error=result.error, **fields)
+        if not kept:  # the lease ran out under us: another process may deliver now; look again
+            self._renewed_at = -1e9
+            log.warning("webhook.lease_lost", partner=self.name)
         return 0.0
 
     async def _attempt(self, partner: Partner, item: OutboxItem) -> AttemptResult:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Sequence
 
 import structlog
 
 from schemas.events import AnyEvent, ArticlePublished
 from schemas.partners import Filters, Partner
-from schemas.streams import Group, Stream
+from schemas.streams import Group, Stream, stream_key
 from services.publish.filters import CompiledFilters, entitled, follows_earlier
 from services.publish.partners import PartnerRegistry
 from services.publish.webhooks.store import WebhookStore
@@ -17,6 +19,14 @@ from services.wire.worker import Call
 log = structlog.get_logger()
 
 ENQUEUED = "webhook.enqueued"
+
+
+class OutOfOrder(RuntimeError):
+    """An earlier published entry is still being fanned out elsewhere."""
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def wants_webhooks(partner: Partner) -> bool:
@@ -42,9 +52,12 @@ class FanoutHandler:
     input = Stream.PUBLISHED
 
     def __init__(self, registry: PartnerRegistry, store: WebhookStore, *,
-                 on_partners: Callable[[Sequence[Partner]], None], on_enqueued: Callable[[str], None]) -> None:
+                 on_partners: Callable[[Sequence[Partner]], None], on_enqueued: Callable[[str], None],
+                 order_wait_s: float = 2.0) -> None:
         self.registry = registry
         self.store = store
+        self.order_wait_s = order_wait_s
+        self._handled: dict[str, None] = {}  # entries this process has fanned out (insertion-ordered, capped)
         self.on_partners = on_partners
         self.on_enqueued = on_enqueued
         self.partners: list[Partner] = []
@@ -70,8 +83,33 @@ class FanoutHandler:
                 names.append(partner.name)
         return names
 
+    async def wait_for_earlier(self, entry_id: str, partition: int) -> None:
+        """Hold an entry back until every earlier published entry has been fanned out.
+
+        Two publish processes read different batches of the group; without this, a later version could
+        reach a partner's outbox before the earlier one. An earlier entry still pending elsewhere after
+        ``order_wait_s`` fails this one: it stays pending and is claimed (in order) later.
+        """
+        stream = stream_key(self.input, partition)
+        deadline = time.monotonic() + self.order_wait_s
+        while True:
+            rows = await self.store.redis.xpending_range(stream, self.group.value, "-", "(" + entry_id, 1000)
+            waiting = [_text(r["message_id"]) for r in rows if _text(r["message_id"]) not in self._handled]
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise OutOfOrder(f"earlier published entry {waiting[0]} is not fanned out yet")
+            await asyncio.sleep(0.01)
+
+    def _done(self, entry_id: str) -> None:
+        self._handled[entry_id] = None
+        while len(self._handled) > 10_000:
+            del self._handled[next(iter(self._handled))]
+
     async def handle(self, event: AnyEvent, entry_id: str, partition: int) -> Call | None:
+        await self.wait_for_earlier(entry_id, partition)
         if not isinstance(event, ArticlePublished):
+            self._done(entry_id)
             return None
         published_ms = entry_ms(entry_id)
         joined = [p for p in self.partners if published_ms >= int(p.created_at.timestamp() * 1000)]
@@ -80,5 +118,6 @@ class FanoutHandler:
         for name, new_id in zip(names, new_ids, strict=True):
             if new_id is not None:
                 self.on_enqueued(name)
+        self._done(entry_id)
         log.debug(ENQUEUED, entry_id=entry_id, partners=len(names))
         return None

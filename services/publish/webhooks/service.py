@@ -49,6 +49,7 @@ class WebhookService:
         self._sender: Sender | None = None
         self._bodies = Bodies(redis)
         self._watch: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         self._sender = Sender(self.webhook_settings)
@@ -58,10 +59,9 @@ class WebhookService:
         log.info("webhooks.started", partners=len(self.partners))
 
     async def stop(self) -> None:
+        self._stopping.set()
         if self._watch:
-            self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
+            await _finish(self._watch)
         await self.worker.stop()
         for name in list(self.tasks):
             await self._stop_task(name)
@@ -90,8 +90,11 @@ class WebhookService:
 
     # -- partners coming and going
     async def _watch_registry(self) -> None:
-        while True:
-            await asyncio.sleep(self.webhook_settings.registry_poll_s)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.webhook_settings.registry_poll_s)
+            if self._stopping.is_set():
+                return
             try:
                 self._update([p for p in await self.registry.all() if wants_webhooks(p)])
             except Exception as exc:  # Redis away: try again on the next round
@@ -108,20 +111,32 @@ class WebhookService:
             elif previous.get(name) != self.partners[name]:
                 self.wake(name)  # resumed, re-enabled or a new URL: look again now
         for name in [n for n in self.tasks if n not in self.partners]:
-            task = self.tasks.pop(name)[1]
+            delivery, task = self.tasks.pop(name)
+            delivery.stop()
             task.cancel()
+
+    def _changed(self, partner: Partner) -> None:
+        """A change this process made (a disabled webhook) holds at once, not only after the next poll."""
+        if partner.name in self.partners:
+            self.partners[partner.name] = partner
 
     def _start_task(self, name: str) -> None:
         assert self._sender is not None
         delivery = PartnerDelivery(name, store=self.store, sender=self._sender, bodies=self._bodies,
                                    registry=self.registry, settings=self.webhook_settings,
-                                   partner=lambda: self.partners.get(name), rand=self.rand)
+                                   partner=lambda: self.partners.get(name), rand=self.rand, changed=self._changed)
         self.tasks[name] = (delivery, asyncio.create_task(delivery.run(), name=f"webhooks:{name}"))
 
     async def _stop_task(self, name: str) -> None:
         delivery, task = self.tasks.pop(name)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        delivery.stop()
+        await _finish(task)
         with contextlib.suppress(Exception):
             await delivery.release()
+
+
+async def _finish(task: asyncio.Task[None]) -> None:
+    """Cancel a loop and wait for it; its stop flag ends it should a library swallow the cancellation."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+        await asyncio.wait_for(asyncio.shield(task), 10)

@@ -39,10 +39,15 @@ class WebhookSettings:
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 15.0
     max_response_bytes: int = 4096  # of a receiver's answer, kept for the delivery log
-    lease_s: float = 30.0  # one process delivers for a partner at a time; a dead one's lease ends after this
+    lease_s: float = 60.0  # one process delivers for a partner at a time; a dead one's lease ends after this
     idle_poll_s: float = 1.0  # an idle partner looks at its outbox this often (the fan-out wakes it sooner)
     registry_poll_s: float = 1.0  # partners added or changed are picked up this often
     log_maxlen: int = 10_000  # delivery-log entries kept per partner (approximately)
+
+    def __post_init__(self) -> None:
+        longest = self.connect_timeout_s + 2 * self.read_timeout_s  # connect, send, wait for the answer
+        if self.lease_s <= longest:
+            raise SettingsError(f"the webhook lease ({self.lease_s:g}s) must outlast one attempt (up to {longest:g}s)")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WebhookSettings:
