@@ -16,6 +16,7 @@ from schemas.codec import encode_json
 from schemas.partners import Partner, Webhook, WebhookSecret
 from services.publish.partners import PartnerError, PartnerNotFound, PartnerRegistry, new_webhook_secret
 from services.publish.views import NewPartner, PartnerCreated, PartnerPatch, PartnerView, SecretRotated
+from services.publish.webhooks import WebhookService
 from services.wire.credentials import Role
 from services.wire.http import Problem, decode_json, require
 
@@ -34,7 +35,8 @@ def _json(value: object, status: int = 200) -> Response[bytes]:
     return Response(encode_json(value), status_code=status, media_type="application/json")
 
 
-def admin_routes(registry: PartnerRegistry, redis: Redis, check_url: UrlCheck = basic_url_check) -> list[Any]:
+def admin_routes(registry: PartnerRegistry, redis: Redis, webhooks: WebhookService,
+                 check_url: UrlCheck = basic_url_check) -> list[Any]:
     async def admin(request: Request[Any, Any, Any]) -> str:
         return (await require(request, redis, ADMINS)).name
 
@@ -127,7 +129,40 @@ def admin_routes(registry: PartnerRegistry, redis: Redis, check_url: UrlCheck = 
             raise failed(exc) from exc
         return _json(SecretRotated(webhook_secret=secret, old_secrets_expire_at=now + timedelta(hours=overlap_hours)))
 
-    return [create, list_partners, show, change, remove, rotate]
+    @post("/v1/partners/{name:str}/redrive", summary="Put a partner's webhook dead letters back in its queue",
+          tags=["admin"], status_code=200)
+    async def redrive(request: Request[Any, Any, Any], name: FromPath[str]) -> Response[bytes]:
+        await admin(request)
+        await _existing(name)
+        return _json({"requeued": await webhooks.redrive(name)})
+
+    @post("/v1/partners/{name:str}/replay", summary="Queue again the webhook items published since a time",
+          tags=["admin"], status_code=200)
+    async def replay(request: Request[Any, Any, Any], name: FromPath[str],
+                     since: Annotated[str, QueryParameter()]) -> Response[bytes]:
+        await admin(request)
+        await _existing(name)
+        try:
+            moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
+        except ValueError:
+            raise Problem(400, "Bad since", f"{since!r} is not an RFC 3339 time", kind="bad-since") from None
+        if moment.tzinfo is None:
+            raise Problem(400, "Bad since", "give `since` a time zone, e.g. 2026-05-04T09:30:00Z", kind="bad-since")
+        return _json({"requeued": await webhooks.replay(name, moment)})
+
+    @get("/v1/partners/{name:str}/deliveries", summary="A partner's latest webhook attempts, newest first",
+         tags=["admin"])
+    async def deliveries(request: Request[Any, Any, Any], name: FromPath[str],
+                         count: Annotated[int, QueryParameter(ge=1, le=1000)] = 100) -> Response[bytes]:
+        await admin(request)
+        await _existing(name)
+        return _json(await webhooks.deliveries(name, count))
+
+    async def _existing(name: str) -> None:
+        if await registry.get(name) is None:
+            raise Problem(404, "Not found", f"no partner named {name!r}", kind="partner-not-found")
+
+    return [create, list_partners, show, change, remove, rotate, redrive, replay, deliveries]
 
 
 def _with_webhook(partner: Partner, body: PartnerPatch, now: datetime) -> tuple[Partner, str | None]:

@@ -23,6 +23,7 @@ from services.publish.live import Cursor, LiveTail
 from services.publish.partners import PartnerDirectory, PartnerRegistry
 from services.publish.serving import PartnerGone, SentLog, Serving, decode_cursor, encode_cursor
 from services.publish.views import PartnerView
+from services.publish.webhooks import WebhookService, WebhookSettings, check_webhook_url
 from services.wire.credentials import Credential, Role
 from services.wire.eventlog import EventLog, as_entries, connect
 from services.wire.http import Problem, build_app, health_route, openapi, require
@@ -79,8 +80,9 @@ class PublishHandler:
 class PublishState:
     """Everything the routes use; built in ``create_app``, started in the lifespan."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, webhook_settings: WebhookSettings) -> None:
         self.settings = settings
+        self.webhook_settings = webhook_settings
         self.redis: Redis = connect(settings)
         self.eventlog = EventLog(self.redis, settings)
         self.worker = StreamWorker(self.eventlog, PublishHandler(self.eventlog), settings)
@@ -89,6 +91,7 @@ class PublishState:
         # The live tail's blocking read and catch-up reads use their own pool, apart from the worker's.
         self.tail_redis: Redis = connect(settings)
         self.tail = LiveTail(self.tail_redis, settings.partitions)
+        self.webhooks = WebhookService(self.redis, settings, webhook_settings, self.registry)
         self.sent = SentLog(self.registry)
         self.serving = Serving(self.tail, self.directory, self.sent, settings.partitions)
 
@@ -122,8 +125,11 @@ def _since_ms(since: str) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def create_app(settings: Settings) -> Litestar:
-    state = PublishState(settings)
+def create_app(settings: Settings, webhook_settings: WebhookSettings | None = None) -> Litestar:
+    state = PublishState(settings, webhook_settings or WebhookSettings.from_env())
+
+    async def check_url(url: str) -> None:
+        await check_webhook_url(url, state.webhook_settings.allow)
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
@@ -131,9 +137,11 @@ def create_app(settings: Settings) -> Litestar:
         await state.tail.start()
         await state.sent.start()
         await state.worker.start()
+        await state.webhooks.start()
         try:
             yield
         finally:
+            await state.webhooks.stop()
             await state.worker.stop()
             await state.sent.stop()
             await state.tail.stop()
@@ -224,7 +232,7 @@ def create_app(settings: Settings) -> Litestar:
         return Response(encode_json(PartnerView.of(partner)), media_type="application/json")
 
     return build_app(
-        route_handlers=[live_stream, feed, own_settings, *admin_routes(state.registry, state.redis),
+        route_handlers=[live_stream, feed, own_settings, *admin_routes(state.registry, state.redis, state.webhooks, check_url),
                         health_route(lambda: state.redis)],
         lifespan=[lifespan],
         openapi_config=openapi(

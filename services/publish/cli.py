@@ -15,6 +15,7 @@ from schemas.codec import encode_json
 from schemas.partners import Filters, Partner
 from services.publish.partners import PartnerError, PartnerRegistry
 from services.publish.views import PartnerView
+from services.publish.webhooks.cli import register as register_webhook_commands
 from services.wire.eventlog import connect
 from services.wire.settings import Settings
 
@@ -134,5 +135,6 @@ def register(sub: Any, handler: Callable[[argparse.Namespace], int]) -> Any:
     rotate.add_argument("name")
     rotate.add_argument("--overlap-hours", type=float, default=24.0)
     group.set_defaults(func=handler)
+    register_webhook_commands(actions)
     return actions
 

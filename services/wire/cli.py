@@ -135,10 +135,11 @@ def _redis_settings() -> Any:
 
 
 def cmd_partners(args: argparse.Namespace) -> int:
-    from services.publish.admin import basic_url_check
     from services.publish.cli import command
+    from services.publish.webhooks import WebhookSettings, check_webhook_url
 
-    return command(args, _redis_settings(), basic_url_check)
+    allow = WebhookSettings.from_env(_dev_env()).allow
+    return command(args, _redis_settings(), lambda url: check_webhook_url(url, allow))
 
 
 def cmd_credentials(args: argparse.Namespace) -> int:
@@ -276,8 +277,19 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from services.wire.settings import SettingsError
+
     args = parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except RedisConnectionError as exc:
+        print(f"newswire: cannot reach Redis ({exc}); is the wire running, and is REDIS_URL right?", file=sys.stderr)
+        return 1
+    except SettingsError as exc:
+        print(f"newswire: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

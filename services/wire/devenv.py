@@ -101,6 +101,7 @@ def run_dev(data_dir: Path, ingest_port: int, publish_port: int) -> int:
         "REDIS_URL": redis_url,
         "NEWSWIRE_INGEST_PORT": str(ingest_port),
         "NEWSWIRE_PUBLISH_PORT": str(publish_port),
+        "NEWSWIRE_WEBHOOK_ALLOW": os.environ.get("NEWSWIRE_WEBHOOK_ALLOW", "loopback"),  # receivers on this machine
     }
     if server is None:
         env.setdefault("NEWSWIRE_DURABILITY", "none")  # a server we did not start: its own settings apply
@@ -121,6 +122,7 @@ def run_dev(data_dir: Path, ingest_port: int, publish_port: int) -> int:
             "NEWSWIRE_EDITOR_KEY": editor_key,
             "NEWSWIRE_PARTNER_TOKEN": partner_token,
             "NEWSWIRE_ADMIN_KEY": admin_key,
+            "NEWSWIRE_WEBHOOK_ALLOW": env["NEWSWIRE_WEBHOOK_ALLOW"],
             "REDIS_URL": redis_url,
         }
         env_file = data_dir / "dev.env"
