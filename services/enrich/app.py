@@ -101,7 +101,8 @@ class EnrichHandler:
             tags=enrichment.tags, subjects=enrichment.subjects, related=enrichment.related,
         )
         log.info(EV_ENRICHED, tags=[t.name for t in enrichment.tags],
-                 subjects=[s.code for s in enrichment.subjects], related=len(enrichment.related))
+                 subjects=[s.code for s in enrichment.subjects], related=len(enrichment.related),
+                 suggestions=enrichment.suggestions, vocabulary=self.enricher.vocabulary.revision)
         return self.eventlog.append_once_args(
             Group.ENRICH, partition, source_event_id=event.event_id, input_entry_id=entry_id,
             output=enriched, out_stream=Stream.ENRICHED,
