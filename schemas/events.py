@@ -25,8 +25,8 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", rename=
     correlation_id: str
 
 
-class ArticleFiled(Event, frozen=True, tag="article.filed.v1"):
-    """An editor filed a new article (version 1) or a new version of it."""
+class ArticleContent(Event, frozen=True):
+    """What a version of an article says: the fields every content event carries."""
 
     headline: str
     body_html: str
@@ -39,6 +39,34 @@ class ArticleFiled(Event, frozen=True, tag="article.filed.v1"):
     source: str = ""
     desk: str = ""
     filed_by: str = ""
+
+
+class ArticleFiled(ArticleContent, frozen=True, tag="article.filed.v1"):
+    """An editor filed a new article: version 1."""
+
+
+class ArticleUpdated(ArticleContent, frozen=True, tag="article.updated.v1"):
+    """An editor replaced the content of an article: a new version with the same ``uri``."""
+
+
+class ArticleCorrected(ArticleContent, frozen=True, kw_only=True, tag="article.corrected.v1"):
+    """A correction: a new version that says what was wrong."""
+
+    correction_note: str
+
+
+class ArticleKilled(Event, frozen=True, kw_only=True, tag="article.killed.v1"):
+    """The article is withdrawn (``pubStatus: canceled``) and must reach everyone who had it."""
+
+    reason: str
+    killed_by: str = ""
+
+
+class EmbargoChanged(Event, frozen=True, kw_only=True, tag="article.embargo-changed.v1"):
+    """The embargo was set, extended or lifted (``None``: release now)."""
+
+    embargoed_until: datetime | None
+    changed_by: str = ""
 
 
 class EntityTag(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -99,4 +127,7 @@ class DeadLettered(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     dead_at: datetime
 
 
-AnyEvent = ArticleFiled | ArticleEnriched | ArticlePublished
+AnyEvent = (
+    ArticleFiled | ArticleUpdated | ArticleCorrected | ArticleKilled | EmbargoChanged | ArticleEnriched | ArticlePublished
+)
+CONTENT_EVENTS = (ArticleFiled, ArticleUpdated, ArticleCorrected)

@@ -67,6 +67,31 @@ def vocab_key(name: str) -> str:
     return f"{PREFIX}:{{vocab}}:{name}"
 
 
+def article_key(article_id: str, partition: int = 0) -> str:
+    """Ingest's state of one article: its version and status (the check for ``If-Match``)."""
+    return partition_key(f"article:{article_id}", partition)
+
+
+def history_key(article_id: str, partition: int = 0) -> str:
+    """Where each event of one article sits on the log: "<stream key> <entry id>", oldest first."""
+    return partition_key(f"history:{article_id}", partition)
+
+
+def item_key(article_id: str, partition: int = 0) -> str:
+    """Publish's state of one article: the version partners have, one held back, whether killed."""
+    return partition_key(f"item:{article_id}", partition)
+
+
+def versions_key(article_id: str, partition: int = 0) -> str:
+    """Every ninjs version of one article that publish built (version -> item JSON)."""
+    return partition_key(f"versions:{article_id}", partition)
+
+
+def embargo_key(partition: int = 0) -> str:
+    """Articles held back by an embargo, scored by their release time (ms)."""
+    return partition_key("embargoed", partition)
+
+
 def idempotency_key(key_hash: str, partition: int = 0) -> str:
     """Where ingest remembers an ``Idempotency-Key`` (kept beside the filed stream)."""
     return partition_key(f"idem:{key_hash}", partition)

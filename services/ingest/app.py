@@ -20,6 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from schemas.streams import idempotency_key as idempotency_redis_key
 from schemas.streams import partition_of
 from services.ingest import core
+from services.ingest.articles import article_routes
 from services.wire.credentials import Role
 from services.wire.eventlog import DurabilityError, EventLog, connect
 from services.wire.http import (
@@ -129,7 +130,8 @@ def create_app(settings: Settings) -> Litestar:
         return answer
 
     return build_app(
-        route_handlers=[file_article, health_route(lambda: state.redis)],
+        route_handlers=[file_article, *article_routes(state.eventlog, settings.max_body_bytes),
+                        health_route(lambda: state.redis)],
         lifespan=[lifespan],
         openapi_config=openapi(
             "Newswire ingest", "Editors file stories here. Authenticate with `Authorization: Bearer <editor key>`."
@@ -141,23 +143,21 @@ def create_app(settings: Settings) -> Litestar:
 
 async def _append(state: IngestState, event: Any, idempotency_key: str | None, editor: str, raw: bytes) -> Response[bytes]:
     location = core.location(event.article_id)
-    if idempotency_key is None:
-        entry_id = await state.eventlog.append_filed(event)
-        accepted = core.FilingAccepted(article_id=event.article_id, version=event.version, event_id=event.event_id,
-                                       entry_id=entry_id, location=location)
-        log.info("article.filed", event_id=event.event_id, entry_id=entry_id)
-        return _accepted(accepted, replayed=False)
-    partition = partition_of(event.article_id, state.settings.partitions)
-    key = idempotency_redis_key(core.fingerprint(editor, idempotency_key.encode()), partition)
-    fingerprint = core.fingerprint(editor, raw)
     draft = core.FilingAccepted(article_id=event.article_id, version=event.version, event_id=event.event_id,
                                 entry_id="", location=location)
-    appended, value = await state.eventlog.file_once(
-        event, idempotency_key=key, fingerprint=fingerprint, answer=msgspec.json.encode(draft), ttl_s=IDEMPOTENCY_TTL_S
-    )
-    if appended:
+    idempotency = None
+    fingerprint = core.fingerprint(editor, raw)
+    if idempotency_key is not None:
+        partition = partition_of(event.article_id, state.settings.partitions)
+        key = idempotency_redis_key(core.fingerprint(editor, idempotency_key.encode()), partition)
+        idempotency = (key, fingerprint, msgspec.json.encode(draft), IDEMPOTENCY_TTL_S)
+    code, value = await state.eventlog.file(event, embargo_ms=core.embargo_ms(event.embargoed_until),
+                                            idempotency=idempotency)
+    if code == 1:
         log.info("article.filed", event_id=event.event_id, entry_id=value, idempotency_key=idempotency_key)
         return _accepted(msgspec.structs.replace(draft, entry_id=value), replayed=False)
+    if code == -409:
+        raise Problem(409, "Conflict", "an article with this id exists already", kind="article-exists")
     stored_fingerprint, entry_id, stored_answer = value.split("\n", 2)
     if stored_fingerprint != fingerprint:
         raise Problem(422, "Idempotency-Key reused", "this Idempotency-Key was used with a different request body",

@@ -15,7 +15,7 @@ from typing import Annotated
 import msgspec
 import nh3
 
-from schemas.events import ArticleFiled, Urgency
+from schemas.events import ArticleCorrected, ArticleFiled, ArticleKilled, ArticleUpdated, EmbargoChanged, Urgency
 
 ARTICLE_URN = "urn:newswire:article:"
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c1a43-6b0e-4b52-9e55-6c7c7a3c2f11")
@@ -151,3 +151,78 @@ def build_filed(filing: FileArticle, ids: FilingIds, *, editor: str, now: dateti
 
 def location(article_id: str) -> str:
     return "/v1/articles/" + article_id.removeprefix(ARTICLE_URN)
+
+
+class CorrectArticle(FileArticle, forbid_unknown_fields=True, kw_only=True, rename="camel"):
+    """The body of ``POST /v1/articles/{id}/corrections``: the corrected story and what was wrong."""
+
+    correction_note: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+
+class KillArticle(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename="camel"):
+    """The body of ``POST /v1/articles/{id}/kill``."""
+
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+
+class ChangeEmbargo(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename="camel"):
+    """The body of ``PUT /v1/articles/{id}/embargo``: a new time, or ``null`` to release now."""
+
+    embargoed_until: datetime | None
+
+
+class CommandAccepted(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """The answer to an accepted later command (``202``)."""
+
+    article_id: str
+    version: int
+    event_id: str
+    entry_id: str
+
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
+
+
+def article_urn(path_id: str) -> str | None:
+    """The article URN for the id in a URL, or None when it is not one of ours."""
+    path_id = path_id.lower()
+    return ARTICLE_URN + path_id if _UUID.match(path_id) else None
+
+
+def parse_if_match(header: str) -> int | None:
+    """The version in an ``If-Match`` header (``"3"``, ``W/"3"`` or ``3``)."""
+    match = _IF_MATCH.match(header)
+    return int(match.group(1)) if match else None
+
+
+def embargo_ms(moment: datetime | None) -> int:
+    return int(moment.timestamp() * 1000) if moment else 0
+
+
+def check_embargo(moment: datetime | None) -> None:
+    if moment is not None and moment.tzinfo is None:
+        raise InvalidFiling([FieldError("$.embargoedUntil", "needs a time zone offset, e.g. 2026-01-02T09:00:00Z")])
+
+
+def build_new_version(
+    filing: FileArticle, ids: FilingIds, *, editor: str, now: datetime, version: int, embargo: datetime | None
+) -> ArticleUpdated | ArticleCorrected:
+    """An update (or, for a ``CorrectArticle``, a correction): the whole new content as version ``version``."""
+    first = build_filed(filing, ids, editor=editor, now=now)
+    fields = {f: getattr(first, f) for f in first.__struct_fields__ if f != "version"}
+    fields["embargoed_until"] = filing.embargoed_until or embargo
+    if isinstance(filing, CorrectArticle):
+        return ArticleCorrected(**fields, version=version, correction_note=filing.correction_note.strip())
+    return ArticleUpdated(**fields, version=version)
+
+
+def build_killed(kill: KillArticle, ids: FilingIds, *, editor: str, now: datetime, version: int) -> ArticleKilled:
+    return ArticleKilled(event_id=ids.event_id, article_id=ids.article_id, version=version, occurred_at=now,
+                         correlation_id=ids.correlation_id, reason=kill.reason.strip(), killed_by=editor)
+
+
+def build_embargo_changed(change: ChangeEmbargo, ids: FilingIds, *, editor: str, now: datetime,
+                          version: int) -> EmbargoChanged:
+    return EmbargoChanged(event_id=ids.event_id, article_id=ids.article_id, version=version, occurred_at=now,
+                          correlation_id=ids.correlation_id, embargoed_until=change.embargoed_until, changed_by=editor)

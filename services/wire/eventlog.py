@@ -16,7 +16,7 @@ from redis.exceptions import ResponseError
 
 from schemas.codec import encode_event, encode_json
 from schemas.events import DeadLettered, Event
-from schemas.streams import Group, Stream, partition_key, partition_of, stream_key
+from schemas.streams import Group, Stream, article_key, history_key, partition_key, partition_of, stream_key
 from services.wire.settings import Durability, Settings
 
 # Append an output event once per source event, and ack the input entry, atomically.
@@ -37,10 +37,34 @@ return prev
 # ARGV: request fingerprint, ttl seconds, answer JSON, then the entry's field/value pairs.
 # Returns {1, entry id} when appended, {0, stored record} when the key was seen before.
 _FILE_ONCE = """
-local prev = redis.call('GET', KEYS[1])
-if prev then return {0, prev} end
-local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4))
-redis.call('SET', KEYS[1], ARGV[1] .. '\\n' .. id .. '\\n' .. ARGV[3], 'EX', ARGV[2])
+if ARGV[1] ~= '' then
+  local prev = redis.call('GET', KEYS[1])
+  if prev then return {0, prev} end
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then return {-409, ''} end
+local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 5))
+redis.call('HSET', KEYS[3], 'version', 1, 'status', 'usable', 'embargo', ARGV[4])
+redis.call('RPUSH', KEYS[4], KEYS[2] .. ' ' .. id)
+if ARGV[1] ~= '' then
+  redis.call('SET', KEYS[1], ARGV[1] .. '\\n' .. id .. '\\n' .. ARGV[3], 'EX', ARGV[2])
+end
+return {1, id}
+"""
+
+# A later command on an article (update, correction, kill, embargo change), if the editor saw the
+# current version. KEYS: article events stream, article state, history. ARGV: the version the
+# editor saw, the status to set ('' keeps it), the embargo to set ('-' keeps it), then the
+# entry's field/value pairs. Returns {1, entry id}, or {-404|-409|-412, current version}.
+_COMMAND = """
+local current = redis.call('HGET', KEYS[2], 'version')
+if not current then return {-404, ''} end
+if redis.call('HGET', KEYS[2], 'status') == 'canceled' then return {-409, current} end
+if current ~= ARGV[1] then return {-412, current} end
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))
+redis.call('HSET', KEYS[2], 'version', tonumber(current) + 1)
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], 'status', ARGV[2]) end
+if ARGV[3] ~= '-' then redis.call('HSET', KEYS[2], 'embargo', ARGV[3]) end
+redis.call('RPUSH', KEYS[3], KEYS[1] .. ' ' .. id)
 return {1, id}
 """
 
@@ -91,6 +115,7 @@ class EventLog:
         self.settings = settings
         self._append_once = redis.register_script(_APPEND_ONCE)
         self._file_once = redis.register_script(_FILE_ONCE)
+        self._command = redis.register_script(_COMMAND)
         self._dead_letter = redis.register_script(_DEAD_LETTER)
 
     def stream_for(self, stream: Stream, article_id: str) -> str:
@@ -128,19 +153,42 @@ class EventLog:
                 f"(it has {fsync!r}); set it, or choose NEWSWIRE_DURABILITY=fsync-everysec"
             )
 
-    async def append_filed(self, event: Event) -> str:
-        """Append a filing to its article's partition; returns the entry id."""
-        entry_id = await self.redis.xadd(self.stream_for(Stream.FILED, event.article_id), encode_event(event))  # type: ignore[arg-type]
-        return _text(entry_id)
+    def _article_keys(self, article_id: str) -> tuple[str, str, str]:
+        partition = partition_of(article_id, self.settings.partitions)
+        return (stream_key(Stream.FILED, partition), article_key(article_id, partition),
+                history_key(article_id, partition))
 
-    async def file_once(
-        self, event: Event, *, idempotency_key: str, fingerprint: str, answer: bytes, ttl_s: int
-    ) -> tuple[bool, str]:
-        """Append a filing unless ``idempotency_key`` was seen; returns (appended, entry id or record)."""
-        stream = self.stream_for(Stream.FILED, event.article_id)
-        args: list[bytes | str | int] = [fingerprint, ttl_s, answer, *flatten(encode_event(event))]
-        appended, value = await self._file_once(keys=[idempotency_key, stream], args=args)
-        return bool(appended), _text(value)
+    async def file(
+        self, event: Event, *, embargo_ms: int = 0, idempotency: tuple[str, str, bytes, int] | None = None
+    ) -> tuple[int, str]:
+        """Append a new article's first event and create its state.
+
+        ``idempotency`` is (key, request fingerprint, answer, ttl seconds). Returns (1, entry id)
+        when appended, (0, stored record) when the key was seen before, (-409, '') when the
+        article exists.
+        """
+        stream, state, history = self._article_keys(event.article_id)
+        key, fingerprint, answer, ttl = idempotency or (state, "", b"", 0)
+        args: list[bytes | str | int] = [fingerprint, ttl, answer, embargo_ms, *flatten(encode_event(event))]
+        code, value = await self._file_once(keys=[key, stream, state, history], args=args)
+        return int(code), _text(value)
+
+    async def command(self, event: Event, *, seen_version: int, status: str = "", embargo_ms: int | None = None) -> tuple[int, str]:
+        """Append a later event of an article if ``seen_version`` is still its version.
+
+        Returns (1, entry id), or (-404, '') for no such article, (-409, version) for a killed
+        one, (-412, current version) when another change came first.
+        """
+        stream, state, history = self._article_keys(event.article_id)
+        embargo = "-" if embargo_ms is None else str(embargo_ms)
+        args: list[bytes | str] = [str(seen_version), status, embargo, *flatten(encode_event(event))]
+        code, value = await self._command(keys=[stream, state, history], args=args)
+        return int(code), _text(value)
+
+    async def article_state(self, article_id: str) -> dict[str, str]:
+        _, state, _ = self._article_keys(article_id)
+        raw = await self.redis.hgetall(state)  # type: ignore[misc]
+        return {_text(k): _text(v) for k, v in raw.items()}
 
     def append_once_args(
         self, group: Group, partition: int, *, source_event_id: str, input_entry_id: str, output: Event, out_stream: Stream
