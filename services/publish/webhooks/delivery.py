@@ -81,7 +81,11 @@ class PartnerDelivery:
             self.woken.clear()
 
     async def release(self) -> None:
-        await self.store.release_lease(self.name, self.token)
+        """Give up the lease and close the HTTP client (after the loop has ended)."""
+        try:
+            await self.store.release_lease(self.name, self.token)
+        finally:
+            await self.sender.aclose()
 
     async def _lease(self, *, renew: bool = False) -> bool:
         if not renew and time.monotonic() - self._renewed_at < self.settings.lease_s / 3:
@@ -98,10 +102,10 @@ class PartnerDelivery:
         if not deliverable(partner):
             return self.settings.idle_poll_s
         assert partner is not None and partner.webhook is not None
-        item = await self.store.head(self.name)
-        if item is None:
+        head = await self.store.next_item(self.name)
+        if head is None:
             return self.settings.idle_poll_s
-        state = await self.store.retry_state(self.name)
+        item, state = head
         attempts = state.attempts if state is not None and state.entry_id == item.entry_id else 0
         if state is not None and attempts and state.next_at_ms > (now_ms := int(time.time() * 1000)):
             return min((state.next_at_ms - now_ms) / 1000, self.settings.lease_s / 3)

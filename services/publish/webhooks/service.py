@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import ssl
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -17,7 +18,7 @@ from services.publish.webhooks import operations
 from services.publish.webhooks.delivery import PartnerDelivery
 from services.publish.webhooks.fanout import FanoutHandler, wants_webhooks
 from services.publish.webhooks.payload import Bodies
-from services.publish.webhooks.sender import Sender
+from services.publish.webhooks.sender import Sender, tls_context
 from services.publish.webhooks.settings import WebhookSettings
 from services.publish.webhooks.store import DeliveryRecord, WebhookStore
 from services.wire.eventlog import EventLog
@@ -46,13 +47,14 @@ class WebhookService:
         self.tasks: dict[str, tuple[PartnerDelivery, asyncio.Task[None]]] = {}
         self.fanout = FanoutHandler(registry, self.store, on_partners=self._update, on_enqueued=self.wake)
         self.worker = StreamWorker(EventLog(redis, settings), self.fanout, settings)
-        self._sender: Sender | None = None
+        self._tls: ssl.SSLContext | None = None
         self._bodies = Bodies(redis)
         self._watch: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._stopping_tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self._sender = Sender(self.webhook_settings)
+        self._tls = tls_context()
         self._update([p for p in await self.registry.all() if wants_webhooks(p)])
         await self.worker.start()
         self._watch = asyncio.create_task(self._watch_registry())
@@ -63,10 +65,7 @@ class WebhookService:
         if self._watch:
             await _finish(self._watch)
         await self.worker.stop()
-        for name in list(self.tasks):
-            await self._stop_task(name)
-        if self._sender:
-            await self._sender.aclose()
+        await asyncio.gather(*(self._stop_task(name) for name in list(self.tasks)), *list(self._stopping_tasks))
         log.info("webhooks.stopped")
 
     def wake(self, name: str) -> None:
@@ -103,7 +102,7 @@ class WebhookService:
     def _update(self, partners: Sequence[Partner]) -> None:
         previous = self.partners
         self.partners = {p.name: p for p in partners}
-        if self._sender is None:
+        if self._tls is None:
             return
         for name in self.partners:
             if name not in self.tasks:
@@ -111,9 +110,9 @@ class WebhookService:
             elif previous.get(name) != self.partners[name]:
                 self.wake(name)  # resumed, re-enabled or a new URL: look again now
         for name in [n for n in self.tasks if n not in self.partners]:
-            delivery, task = self.tasks.pop(name)
-            delivery.stop()
-            task.cancel()
+            ending = asyncio.create_task(self._end(*self.tasks.pop(name)))
+            self._stopping_tasks.add(ending)
+            ending.add_done_callback(self._stopping_tasks.discard)
 
     def _changed(self, partner: Partner) -> None:
         """A change this process made (a disabled webhook) holds at once, not only after the next poll."""
@@ -121,14 +120,18 @@ class WebhookService:
             self.partners[partner.name] = partner
 
     def _start_task(self, name: str) -> None:
-        assert self._sender is not None
-        delivery = PartnerDelivery(name, store=self.store, sender=self._sender, bodies=self._bodies,
-                                   registry=self.registry, settings=self.webhook_settings,
-                                   partner=lambda: self.partners.get(name), rand=self.rand, changed=self._changed)
+        assert self._tls is not None
+        sender = Sender(self.webhook_settings, self._tls)
+        delivery = PartnerDelivery(name, store=self.store, sender=sender, bodies=self._bodies, registry=self.registry,
+                                   settings=self.webhook_settings, partner=lambda: self.partners.get(name),
+                                   rand=self.rand, changed=self._changed)
         self.tasks[name] = (delivery, asyncio.create_task(delivery.run(), name=f"webhooks:{name}"))
 
     async def _stop_task(self, name: str) -> None:
-        delivery, task = self.tasks.pop(name)
+        await self._end(*self.tasks.pop(name))
+
+    @staticmethod
+    async def _end(delivery: PartnerDelivery, task: asyncio.Task[None]) -> None:
         delivery.stop()
         await _finish(task)
         with contextlib.suppress(Exception):

@@ -42,6 +42,17 @@ redis.call('SADD', KEYS[3], ARGV[4])
 return id
 """
 
+# The first unfinished outbox entry and the retry state, in one round trip.
+# KEYS: cursor, outbox, retry. Returns {entry id, fields, retry hash fields} or nil.
+_HEAD = """
+local cur = redis.call('GET', KEYS[1])
+local start = '-'
+if cur then start = '(' .. cur end
+local rows = redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', 1)
+if #rows == 0 then return false end
+return {rows[1][1], rows[1][2], redis.call('HGETALL', KEYS[3])}
+"""
+
 # Take or keep the lease. KEYS: lease. ARGV: token, ms. Returns 1 when held.
 _LEASE = """
 local cur = redis.call('GET', KEYS[1])
@@ -143,6 +154,10 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
 def _status(text: str) -> int | None:
     return int(text) if text else None
 
@@ -158,6 +173,7 @@ class WebhookStore:
         self.redis = redis
         self.log_maxlen = log_maxlen
         self._enqueue_once = redis.register_script(_ENQUEUE_ONCE)
+        self._head = redis.register_script(_HEAD)
         self._lease = redis.register_script(_LEASE)
         self._release = redis.register_script(_RELEASE)
         self._finish = redis.register_script(_FINISH)
@@ -207,6 +223,18 @@ class WebhookStore:
         start = "(" + _text(cursor) if cursor else "-"
         rows = as_entries(await self.redis.xrange(self.key(name, "outbox"), start, "+", count=1))
         return _item(*rows[0]) if rows else None
+
+    async def next_item(self, name: str) -> tuple[OutboxItem, RetryState | None] | None:
+        """The outbox head and its retry state (``None`` when the outbox is drained)."""
+        keys = [self.key(name, "cursor"), self.key(name, "outbox"), self.key(name, "retry")]
+        reply = await self._head(keys=keys)
+        if not reply:
+            return None
+        entry_id, flat, retry = reply
+        item = _item(_text(entry_id), _pairs(flat))
+        raw = _pairs(retry)
+        state = RetryState(_s(raw, "entry"), int(_s(raw, "attempts", "0")), int(_s(raw, "next", "0"))) if raw else None
+        return item, state
 
     async def retry_state(self, name: str) -> RetryState | None:
         raw: dict[bytes, bytes] = await self.redis.hgetall(self.key(name, "retry"))  # type: ignore[misc,assignment]
