@@ -94,3 +94,4 @@ class NinjsItem(_Part, frozen=True):
     alt_ids: list[AltId] = []
     standard: Standard | None = None
     copyright_notice: str | None = None
+    ed_note: str | None = None

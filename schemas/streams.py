@@ -29,6 +29,7 @@ class Group(enum.StrEnum):
     ENRICH = "enrich"
     PUBLISH = "publish"
     WEBHOOKS = "webhooks"  # fans published items out to partners' webhook outboxes
+    LIFECYCLE = "lifecycle"  # publish's reader of kills and embargo changes
 
 
 def partition_of(article_id: str, partitions: int) -> int:

@@ -10,7 +10,7 @@ import structlog
 from redis.asyncio import Redis
 
 from schemas.codec import decode_event
-from schemas.events import AnyEvent, ArticleEnriched, ArticleFiled, ArticlePublished
+from schemas.events import CONTENT_EVENTS, AnyEvent, ArticleEnriched, ArticlePublished
 from schemas.streams import Group, Stream, stream_key
 from services.enrich.core import Enricher
 from services.enrich.text import html_to_text, lead
@@ -91,7 +91,7 @@ class EnrichHandler:
             log.debug(EV_ARCHIVE_CAUGHT_UP, applied=applied, total=self.archive.applied)
 
     async def handle(self, event: AnyEvent, entry_id: str, partition: int) -> Call | None:
-        if not isinstance(event, ArticleFiled):
+        if not isinstance(event, CONTENT_EVENTS):  # kills and embargo changes need no enrichment
             return None
         now = datetime.now(UTC)
         enrichment = self.enricher.enrich(event, now)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import msgspec
 
-from schemas.events import ArticleFiled, EntityTag, RelatedLink, SubjectTag
+from schemas.events import ArticleContent, EntityTag, RelatedLink, SubjectTag
 from services.enrich.related import RelatedIndex
 from services.enrich.text import html_to_text, lead
 from services.enrich.topics import TopicRules
@@ -69,7 +69,7 @@ class Enricher:
         ]
         return tags, suggestions
 
-    def enrich(self, filed: ArticleFiled, now: datetime) -> Enrichment:
+    def enrich(self, filed: ArticleContent, now: datetime) -> Enrichment:
         text = html_to_text(filed.body_html)
         article_lead = lead(text)
         tags, suggestions = self.entities(filed.headline, text)

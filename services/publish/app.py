@@ -15,10 +15,20 @@ from litestar.response import Stream as StreamResponse
 from redis.asyncio import Redis
 
 from schemas.codec import decode_event, encode_json
-from schemas.events import AnyEvent, ArticleEnriched, ArticleFiled, ArticlePublished
-from schemas.streams import Group, Stream, stream_key
+from schemas.events import (
+    CONTENT_EVENTS,
+    AnyEvent,
+    ArticleContent,
+    ArticleEnriched,
+    ArticleKilled,
+    ArticlePublished,
+    EmbargoChanged,
+)
+from schemas.ninjs import NinjsItem
+from schemas.streams import Group, Stream, history_key, stream_key
 from services.publish import core
 from services.publish.admin import admin_routes
+from services.publish.articles import ArticleProjection, EmbargoReleaser
 from services.publish.live import Cursor, LiveTail
 from services.publish.partners import PartnerDirectory, PartnerRegistry
 from services.publish.serving import PartnerGone, SentLog, Serving, decode_cursor, encode_cursor
@@ -39,14 +49,21 @@ class MissingSource(RuntimeError):
     """An enriched event points at a filed entry the log does not have."""
 
 
+def _published(source: AnyEvent, item: NinjsItem, source_event_id: str) -> ArticlePublished:
+    return ArticlePublished(event_id=str(uuid.uuid4()), article_id=source.article_id, version=source.version,
+                            occurred_at=datetime.now(UTC), correlation_id=source.correlation_id,
+                            source_event_id=source_event_id, item=item)
+
+
 class PublishHandler:
-    """Enriched version -> ninjs item on the published stream, once per enriched event."""
+    """Enriched version -> ninjs item, delivered (or held by its embargo) once per enriched event."""
 
     group = Group.PUBLISH
     input = Stream.ENRICHED
 
-    def __init__(self, eventlog: EventLog) -> None:
+    def __init__(self, eventlog: EventLog, articles: ArticleProjection) -> None:
         self.eventlog = eventlog
+        self.articles = articles
 
     async def before_batch(self, partition: int) -> None:
         return None
@@ -54,27 +71,60 @@ class PublishHandler:
     async def handle(self, event: AnyEvent, entry_id: str, partition: int) -> Call | None:
         if not isinstance(event, ArticleEnriched):
             return None
-        filed = await self._filed(event, partition)
-        item = core.build_item(filed, event)
-        published = ArticlePublished(
-            event_id=str(uuid.uuid4()), article_id=event.article_id, version=event.version,
-            occurred_at=datetime.now(UTC), correlation_id=event.correlation_id,
-            source_event_id=event.event_id, item=item,
-        )
-        log.info("article.published", version=event.version, tags=len(event.tags), related=len(event.related))
-        return self.eventlog.append_once_args(
-            Group.PUBLISH, partition, source_event_id=event.event_id, input_entry_id=entry_id,
-            output=published, out_stream=Stream.PUBLISHED,
-        )
+        content = await self._content(event.source_entry_id, event.source_event_id, partition)
+        first = content.occurred_at if content.version == 1 else await self._first_filed(event.article_id, partition)
+        item = core.build_item(content, event, first_created=first)
+        release_ms = int(content.embargoed_until.timestamp() * 1000) if content.embargoed_until else 0
+        log.info("article.built", version=event.version, tags=len(event.tags), related=len(event.related),
+                 embargoed=bool(release_ms))
+        return self.articles.publish_call(Group.PUBLISH, partition, source_event_id=event.event_id, entry_id=entry_id,
+                                          published=_published(event, item, event.event_id), release_ms=release_ms)
 
-    async def _filed(self, event: ArticleEnriched, partition: int) -> ArticleFiled:
-        rows = as_entries(await self.eventlog.redis.xrange(
-            stream_key(Stream.FILED, partition), event.source_entry_id, event.source_entry_id, count=1
-        ))
+    async def _content(self, entry_id: str, event_id: str, partition: int) -> ArticleContent:
+        rows = as_entries(await self.eventlog.redis.xrange(stream_key(Stream.FILED, partition), entry_id, entry_id, count=1))
+        content = decode_event(rows[0][1]) if rows else None
+        if not isinstance(content, CONTENT_EVENTS) or content.event_id != event_id:
+            raise MissingSource(f"filed entry {entry_id} for event {event_id} not found")
+        return content
+
+    async def _first_filed(self, article_id: str, partition: int) -> datetime | None:
+        first: bytes | None = await self.eventlog.redis.lindex(history_key(article_id, partition), 0)  # type: ignore[misc,assignment]
+        if not first:
+            return None
+        stream, entry_id = first.decode().split(" ", 1)
+        rows = as_entries(await self.eventlog.redis.xrange(stream, entry_id, entry_id, count=1))
         filed = decode_event(rows[0][1]) if rows else None
-        if not isinstance(filed, ArticleFiled) or filed.event_id != event.source_event_id:
-            raise MissingSource(f"filed entry {event.source_entry_id} for event {event.source_event_id} not found")
-        return filed
+        return filed.occurred_at if filed is not None else None
+
+
+class LifecycleHandler:
+    """Kills and embargo changes, read straight from the article events (they need no enrichment)."""
+
+    group = Group.LIFECYCLE
+    input = Stream.FILED
+
+    def __init__(self, articles: ArticleProjection) -> None:
+        self.articles = articles
+
+    async def before_batch(self, partition: int) -> None:
+        return None
+
+    async def handle(self, event: AnyEvent, entry_id: str, partition: int) -> Call | None:
+        if isinstance(event, ArticleKilled):
+            last = await self.articles.last_item(event.article_id, partition)
+            item = core.killed_item(last, event)
+            log.info("article.killed", version=event.version, reason=event.reason)
+            return self.articles.kill_call(Group.LIFECYCLE, partition, source_event_id=event.event_id,
+                                           entry_id=entry_id, published=_published(event, item, event.event_id))
+        if isinstance(event, EmbargoChanged):
+            held = await self.articles.held_item(event.article_id, partition)
+            release_ms = int(event.embargoed_until.timestamp() * 1000) if event.embargoed_until else 0
+            rebuilt = _published(event, core.re_embargoed(held, event), event.event_id) if held else None
+            log.info("article.embargo_changed", version=event.version, release_ms=release_ms, held=held is not None)
+            return self.articles.reembargo_call(Group.LIFECYCLE, partition, source_event_id=event.event_id,
+                                                entry_id=entry_id, article_id=event.article_id, version=event.version,
+                                                release_ms=release_ms, held=rebuilt)
+        return None
 
 
 class PublishState:
@@ -85,7 +135,10 @@ class PublishState:
         self.webhook_settings = webhook_settings
         self.redis: Redis = connect(settings)
         self.eventlog = EventLog(self.redis, settings)
-        self.worker = StreamWorker(self.eventlog, PublishHandler(self.eventlog), settings)
+        self.articles = ArticleProjection(self.redis)
+        self.worker = StreamWorker(self.eventlog, PublishHandler(self.eventlog, self.articles), settings)
+        self.lifecycle = StreamWorker(self.eventlog, LifecycleHandler(self.articles), settings)
+        self.releaser = EmbargoReleaser(self.articles, settings.partitions)
         self.registry = PartnerRegistry(self.redis)
         self.directory = PartnerDirectory(self.registry)
         # The live tail's blocking read and catch-up reads use their own pool, apart from the worker's.
@@ -137,11 +190,15 @@ def create_app(settings: Settings, webhook_settings: WebhookSettings | None = No
         await state.tail.start()
         await state.sent.start()
         await state.worker.start()
+        await state.lifecycle.start()
+        await state.releaser.start()
         await state.webhooks.start()
         try:
             yield
         finally:
             await state.webhooks.stop()
+            await state.releaser.stop()
+            await state.lifecycle.stop()
             await state.worker.stop()
             await state.sent.stop()
             await state.tail.stop()

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from schemas.codec import encode_event, encode_json
@@ -76,6 +77,10 @@ redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HDEL', KEYS[3], ARGV[2])
 return id
 """
+
+
+# A Lua script, its keys and its arguments: one atomic effect, run in a pipeline with others.
+ScriptCall = tuple[AsyncScript, list[str], list[bytes | str]]
 
 
 class DurabilityError(RuntimeError):
@@ -192,18 +197,17 @@ class EventLog:
 
     def append_once_args(
         self, group: Group, partition: int, *, source_event_id: str, input_entry_id: str, output: Event, out_stream: Stream
-    ) -> tuple[list[str], list[bytes | str]]:
+    ) -> ScriptCall:
         keys = [done_key(group, partition), stream_key(out_stream, partition), _input_stream(group, partition)]
         args: list[bytes | str] = [source_event_id, group.value, input_entry_id, *flatten(encode_event(output))]
-        return keys, args
+        return self._append_once, keys, args
 
-    async def run_append_once(
-        self, calls: Sequence[tuple[list[str], list[bytes | str]]], acks: Iterable[tuple[str, Group, str]]
-    ) -> list[str]:
-        """Run many append-once calls and plain acks (stream, group, entry id) in one round trip."""
+    async def run_append_once(self, calls: Sequence[ScriptCall], acks: Iterable[tuple[str, Group, str]]) -> list[str]:
+        """Run many script calls (each writes its effect and acks its input) and plain acks
+        (stream, group, entry id) in one round trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            for keys, args in calls:
-                await self._append_once(keys=keys, args=args, client=pipe)
+            for script, keys, args in calls:
+                await script(keys=keys, args=args, client=pipe)
             for stream, group, entry_id in acks:
                 pipe.xack(stream, group.value, entry_id)
             results = await pipe.execute()
@@ -239,6 +243,7 @@ class EventLog:
 # Which stream each group consumes.
 GROUP_INPUT: dict[Group, Stream] = {
     Group.ENRICH: Stream.FILED, Group.PUBLISH: Stream.ENRICHED, Group.WEBHOOKS: Stream.PUBLISHED,
+    Group.LIFECYCLE: Stream.FILED,
 }
 
 

@@ -25,7 +25,7 @@ from faststream.redis import RedisBatchStreamMessage, RedisBroker, RedisStreamMe
 from schemas.codec import decode_event
 from schemas.events import AnyEvent
 from schemas.streams import Group, Stream, registry_key, stream_key
-from services.wire.eventlog import EventLog
+from services.wire.eventlog import EventLog, ScriptCall
 from services.wire.settings import Settings
 
 log = structlog.get_logger()
@@ -33,7 +33,7 @@ log = structlog.get_logger()
 WORKERS_KEY = registry_key("workers")  # consumer name -> last-seen time (ms), for health and status
 
 Fields = Mapping[bytes, bytes]
-Call = tuple[list[str], list[bytes | str]]
+Call = ScriptCall
 
 
 class Handler(Protocol):
