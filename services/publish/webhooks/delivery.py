@@ -87,8 +87,11 @@ class PartnerDelivery:
         finally:
             await self.sender.aclose()
 
-    async def _lease(self, *, renew: bool = False) -> bool:
-        if not renew and time.monotonic() - self._renewed_at < self.settings.lease_s / 3:
+    async def _lease(self, *, for_attempt: bool = False) -> bool:
+        """Hold the lease; before an attempt, with enough of it left for the longest attempt."""
+        longest = self.settings.connect_timeout_s + 2 * self.settings.read_timeout_s
+        fresh_for = (self.settings.lease_s - longest) / 2 if for_attempt else self.settings.lease_s / 3
+        if time.monotonic() - self._renewed_at < fresh_for:
             return True
         held = await self.store.hold_lease(self.name, self.token, int(self.settings.lease_s * 1000))
         self._renewed_at = time.monotonic() if held else -1e9
@@ -109,7 +112,7 @@ class PartnerDelivery:
         attempts = state.attempts if state is not None and state.entry_id == item.entry_id else 0
         if state is not None and attempts and state.next_at_ms > (now_ms := int(time.time() * 1000)):
             return min((state.next_at_ms - now_ms) / 1000, self.settings.lease_s / 3)
-        if not await self._lease(renew=True):  # a whole lease ahead of us for this attempt
+        if not await self._lease(for_attempt=True):
             return self.settings.lease_s / 3
         attempt = attempts + 1
         result = await self._attempt(partner, item)
