@@ -73,6 +73,48 @@ def cmd_file(args: argparse.Namespace) -> int:
     return 0 if response.status_code == 202 else 1
 
 
+def _article_url(env: dict[str, str], args: argparse.Namespace, suffix: str = "") -> tuple[str, dict[str, str]]:
+    url = _need(args.url or env.get("NEWSWIRE_INGEST_URL"), "ingest URL", "NEWSWIRE_INGEST_URL")
+    key = _need(args.key or env.get("NEWSWIRE_EDITOR_KEY"), "editor key", "NEWSWIRE_EDITOR_KEY")
+    article = args.article.rsplit(":", 1)[-1]
+    return f"{url.rstrip('/')}/v1/articles/{article}{suffix}", {"Authorization": f"Bearer {key}"}
+
+
+def cmd_lifecycle(args: argparse.Namespace) -> int:
+    """update, correct, kill and embargo: one HTTP call each, the answer printed as JSON."""
+    from services.wire.story import load_story
+
+    env = _dev_env()
+    body: dict[str, Any]
+    if args.command in ("update", "correct"):
+        try:
+            body = load_story(Path(args.story))
+        except (OSError, ValueError) as exc:
+            sys.exit(f"newswire {args.command}: {exc}")
+        if args.command == "correct":
+            body["correctionNote"] = args.note
+        method, suffix = ("PUT", "") if args.command == "update" else ("POST", "/corrections")
+    elif args.command == "kill":
+        method, suffix, body = "POST", "/kill", {"reason": args.reason}
+    else:
+        method, suffix, body = "PUT", "/embargo", {"embargoedUntil": None if args.lift else args.until}
+    url, headers = _article_url(env, args, suffix)
+    if getattr(args, "version", None) is not None:
+        headers["If-Match"] = f'"{args.version}"'
+    response = httpx.request(method, url, json=body, headers=headers, timeout=30)
+    print(json.dumps(response.json(), indent=2))
+    return 0 if response.status_code == 202 else 1
+
+
+def cmd_article(args: argparse.Namespace) -> int:
+    env = _dev_env()
+    suffix = "/events" if args.events else (f"/versions/{args.version}" if args.version else "")
+    url, headers = _article_url(env, args, suffix)
+    response = httpx.get(url, headers=headers, timeout=30)
+    print(json.dumps(response.json(), indent=2))
+    return 0 if response.status_code == 200 else 1
+
+
 def _print_item(item: dict[str, Any]) -> None:
     headline = (item.get("headlines") or [{}])[0].get("value", "")
     print(f"\n== {headline}")
@@ -238,6 +280,37 @@ def parser() -> argparse.ArgumentParser:
     file_.add_argument("--key", help="editor key (default: NEWSWIRE_EDITOR_KEY or .newswire/dev.env)")
     file_.add_argument("--idempotency-key", help="default: a new random key")
     file_.set_defaults(func=cmd_file)
+
+    def article_command(name: str, text: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=text)
+        command.add_argument("article", help="the article's id (its URN or the id in its URL)")
+        command.add_argument("--url", help="ingest URL (default: NEWSWIRE_INGEST_URL or .newswire/dev.env)")
+        command.add_argument("--key", help="editor key (default: NEWSWIRE_EDITOR_KEY or .newswire/dev.env)")
+        return command
+
+    update = article_command("update", "replace an article's content (a new version)")
+    update.add_argument("story")
+    update.add_argument("--version", type=int, required=True, help="the version you edited (If-Match)")
+    update.set_defaults(func=cmd_lifecycle)
+    correct = article_command("correct", "correct an article (a new version with a note)")
+    correct.add_argument("story")
+    correct.add_argument("--note", required=True, help="what was wrong")
+    correct.add_argument("--version", type=int, required=True, help="the version you corrected (If-Match)")
+    correct.set_defaults(func=cmd_lifecycle)
+    kill = article_command("kill", "withdraw an article from everyone who had it")
+    kill.add_argument("--reason", required=True)
+    kill.add_argument("--version", type=int, help="the version you saw (optional)")
+    kill.set_defaults(func=cmd_lifecycle)
+    embargo = article_command("embargo", "set, extend or lift an article's embargo")
+    when = embargo.add_mutually_exclusive_group(required=True)
+    when.add_argument("--until", help="RFC 3339 time with a zone, e.g. 2026-05-04T09:30:00Z")
+    when.add_argument("--lift", action="store_true", help="release now")
+    embargo.add_argument("--version", type=int, help="the version you saw (optional)")
+    embargo.set_defaults(func=cmd_lifecycle)
+    show = article_command("article", "show an article as it stands, one version, or its events")
+    show.add_argument("--version", type=int, help="one version")
+    show.add_argument("--events", action="store_true", help="its history")
+    show.set_defaults(func=cmd_article)
 
     tail = sub.add_parser("tail", help="follow the partner stream and print each item")
     tail.add_argument("--url", help="partner API URL (default: NEWSWIRE_PARTNER_URL or .newswire/dev.env)")

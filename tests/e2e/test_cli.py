@@ -46,6 +46,21 @@ def test_dev_file_tail_and_ctrl_c(tmp_path: Path) -> None:
         item = json.loads(out.splitlines()[0])
         assert item["uri"] == article_id
         assert "Wagner Group" in {o["name"] for o in item["organisations"]}
+
+        def run(*args: str) -> subprocess.CompletedProcess[bytes]:
+            return subprocess.run([*NEWSWIRE, *args], cwd=tmp_path, env=env, capture_output=True, timeout=30)
+
+        updated = run("update", article_id, str(story), "--version", "1")
+        assert updated.returncode == 0, updated.stdout + updated.stderr
+        assert json.loads(updated.stdout)["version"] == 2
+        stale = run("update", article_id, str(story), "--version", "1")
+        assert stale.returncode == 1
+        assert json.loads(stale.stdout)["status"] == 412
+        killed = run("kill", article_id.rsplit(":", 1)[1], "--reason", "test over")
+        assert killed.returncode == 0, killed.stdout + killed.stderr
+        events = run("article", article_id, "--events")
+        assert events.returncode == 0
+        assert "article.killed.v1" in {e["event"]["type"] for e in json.loads(events.stdout)}
     finally:
         os.killpg(dev.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         output = dev.communicate(timeout=30)[0].decode()
