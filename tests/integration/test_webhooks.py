@@ -346,3 +346,28 @@ async def test_private_addresses_are_refused_at_registration_and_at_delivery(
     await eventually(dead_lettered)
     assert receiver.requests == []
     assert all("loopback" in r.error for r in await service.deliveries("sneaky", 10))
+
+
+async def test_a_paused_partner_keeps_its_queue_and_gets_it_on_resume(
+        redis: Redis, registry: PartnerRegistry, services: Factory, receiver: Receiver) -> None:
+    await register(registry, "outlet", receiver.url("/hook"))
+    receiver.scripts["/hook"] = [503] * 10_000  # failing until the partner has been paused
+    service = await services()
+    queued = f"msg_{await publish(redis, article())}"
+
+    async def failed_once() -> bool:
+        return len(await service.deliveries("outlet", 10)) >= 1
+
+    await eventually(failed_once)
+    await registry.change("outlet", lambda p: msgspec.structs.replace(p, status="paused"), actor="test",
+                          reason="pause", now=datetime.now(UTC))
+    await eventually(lambda: service.partners["outlet"].status == "paused")
+    await asyncio.sleep(0.2)  # an attempt that was under way when the pause landed has ended
+    attempts = len(receiver.attempts("/hook"))
+    await asyncio.sleep(0.5)  # ten retry steps of 50 ms: none is taken while paused
+    assert len(receiver.attempts("/hook")) == attempts and receiver.delivered("/hook") == []
+    receiver.scripts["/hook"].clear()
+    await registry.change("outlet", lambda p: msgspec.structs.replace(p, status="active"), actor="test",
+                          reason="resume", now=datetime.now(UTC))
+    await eventually(lambda: len(receiver.delivered("/hook")) == 1)
+    assert ids(receiver.delivered("/hook")) == [queued]
