@@ -34,7 +34,14 @@ _KNOWN_TYPES: frozenset[str] = frozenset(
 
 # Upcasters: an older event version, as raw JSON, to the JSON of the current one.
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
-UPCASTERS: dict[str, Upcaster] = {}
+
+
+def kill_v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
+    """``article.killed.v1`` had no category: such kills read as ``other``."""
+    return {**raw, "type": "article.killed.v2", "category": "other"}
+
+
+UPCASTERS: dict[str, Upcaster] = {"article.killed.v1": kill_v1_to_v2}
 
 
 def encode_json(value: object) -> bytes:

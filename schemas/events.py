@@ -55,10 +55,24 @@ class ArticleCorrected(ArticleContent, frozen=True, kw_only=True, tag="article.c
     correction_note: str
 
 
-class ArticleKilled(Event, frozen=True, kw_only=True, tag="article.killed.v1"):
-    """The article is withdrawn (``pubStatus: canceled``) and must reach everyone who had it."""
+KillCategory = Literal["legal", "error", "duplicate", "other"]
+
+
+class ArticleKilledV1(Event, frozen=True, kw_only=True, tag="article.killed.v1"):
+    """The first kill event: a free-text reason only. Kept to document the log; read as v2."""
 
     reason: str
+    killed_by: str = ""
+
+
+class ArticleKilled(Event, frozen=True, kw_only=True, tag="article.killed.v2"):
+    """The article is withdrawn (``pubStatus: canceled``) and must reach everyone who had it.
+
+    v2 adds ``category``, so desks and partners can tell legal kills from errors and duplicates.
+    """
+
+    reason: str
+    category: KillCategory
     killed_by: str = ""
 
 

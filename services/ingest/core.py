@@ -15,7 +15,15 @@ from typing import Annotated
 import msgspec
 import nh3
 
-from schemas.events import ArticleCorrected, ArticleFiled, ArticleKilled, ArticleUpdated, EmbargoChanged, Urgency
+from schemas.events import (
+    ArticleCorrected,
+    ArticleFiled,
+    ArticleKilled,
+    ArticleUpdated,
+    EmbargoChanged,
+    KillCategory,
+    Urgency,
+)
 
 ARTICLE_URN = "urn:newswire:article:"
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c1a43-6b0e-4b52-9e55-6c7c7a3c2f11")
@@ -163,6 +171,7 @@ class KillArticle(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rena
     """The body of ``POST /v1/articles/{id}/kill``."""
 
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+    category: KillCategory = "other"
 
 
 class ChangeEmbargo(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename="camel"):
@@ -219,7 +228,8 @@ def build_new_version(
 
 def build_killed(kill: KillArticle, ids: FilingIds, *, editor: str, now: datetime, version: int) -> ArticleKilled:
     return ArticleKilled(event_id=ids.event_id, article_id=ids.article_id, version=version, occurred_at=now,
-                         correlation_id=ids.correlation_id, reason=kill.reason.strip(), killed_by=editor)
+                         correlation_id=ids.correlation_id, reason=kill.reason.strip(), category=kill.category,
+                         killed_by=editor)
 
 
 def build_embargo_changed(change: ChangeEmbargo, ids: FilingIds, *, editor: str, now: datetime,

@@ -74,7 +74,7 @@ def killed_item(last: NinjsItem | None, killed: ArticleKilled) -> NinjsItem:
     base = last or NinjsItem(uri=killed.article_id, type="text", pub_status="canceled")
     return msgspec.structs.replace(
         base, pub_status="canceled", version=str(killed.version), version_created=rfc3339(killed.occurred_at),
-        ed_note=f"Withdrawn: {killed.reason}", embargoed_until=None,
+        ed_note=f"Withdrawn ({killed.category}): {killed.reason}", embargoed_until=None,
     )
 
 

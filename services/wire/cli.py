@@ -95,7 +95,7 @@ def cmd_lifecycle(args: argparse.Namespace) -> int:
             body["correctionNote"] = args.note
         method, suffix = ("PUT", "") if args.command == "update" else ("POST", "/corrections")
     elif args.command == "kill":
-        method, suffix, body = "POST", "/kill", {"reason": args.reason}
+        method, suffix, body = "POST", "/kill", {"reason": args.reason, "category": args.category}
     else:
         method, suffix, body = "PUT", "/embargo", {"embargoedUntil": None if args.lift else args.until}
     url, headers = _article_url(env, args, suffix)
@@ -299,6 +299,7 @@ def parser() -> argparse.ArgumentParser:
     correct.set_defaults(func=cmd_lifecycle)
     kill = article_command("kill", "withdraw an article from everyone who had it")
     kill.add_argument("--reason", required=True)
+    kill.add_argument("--category", choices=["legal", "error", "duplicate", "other"], default="other")
     kill.add_argument("--version", type=int, help="the version you saw (optional)")
     kill.set_defaults(func=cmd_lifecycle)
     embargo = article_command("embargo", "set, extend or lift an article's embargo")

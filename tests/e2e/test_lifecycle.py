@@ -138,12 +138,12 @@ async def test_kill_reaches_every_prior_recipient_whatever_its_filters_now(wire:
     page = httpx.get(wire.partner_url + "/v1/feed", params={"since": SINCE},
                      headers={"Authorization": f"Bearer {belarus}"}).json()
     await set_filters(wire, "belarus-desk", Filters(places=["Chile"]))
-    killed = desk.command("POST", article, "/kill", json={"reason": "legal advice"})
+    killed = desk.command("POST", article, "/kill", json={"reason": "legal advice", "category": "legal"})
     assert killed.status_code == 202, killed.text
     after = httpx.get(wire.partner_url + "/v1/feed", params={"cursor": page["next"], "wait": 15},
                       headers={"Authorization": f"Bearer {belarus}"}, timeout=20).json()
     assert [(i["uri"], i["pubStatus"]) for i in after["items"]] == [(article, "canceled")]
-    assert after["items"][0]["edNote"] == "Withdrawn: legal advice"
+    assert after["items"][0]["edNote"] == "Withdrawn (legal): legal advice"
     everything = desk.wait_feed(wire.partner_token, lambda items: len(items) == 2)
     assert [i["pubStatus"] for i in everything] == ["usable", "canceled"]
     assert desk.feed(weather) == []

@@ -107,3 +107,19 @@ def test_partition_of_is_stable_and_spreads() -> None:
     assert all(partition_of(i, 1) == 0 for i in ids)
     with pytest.raises(ValueError):
         partition_of("x", 0)
+
+
+def test_a_frozen_v1_kill_reads_as_the_current_kill() -> None:
+    from pathlib import Path
+
+    from schemas.events import ArticleKilled, ArticleKilledV1
+
+    frozen = (Path(__file__).parent.parent / "fixtures_frozen" / "article.killed.v1.json").read_bytes()
+    assert msgspec.json.decode(frozen, type=ArticleKilledV1).reason == "Story withdrawn on legal advice"
+    event = codec.decode_event({"type": b"article.killed.v1", "data": frozen})
+    assert isinstance(event, ArticleKilled)
+    assert event.category == "other"
+    assert event.reason == "Story withdrawn on legal advice"
+    assert event.killed_by == "night-desk"
+    assert event.version == 3
+    assert codec.encode_event(event)["type"] == b"article.killed.v2"
