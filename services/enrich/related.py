@@ -92,6 +92,9 @@ class RelatedIndex:
         self._by_article: dict[str, int] = {}
         self._total_len = 0
         self._dead = 0
+        # term -> (window start doc, offset of its first posting there) of the last search: the window
+        # only moves forward, so the next search looks for the new start from there, not from the top.
+        self._window_start: dict[int, tuple[int, int]] = {}
 
     def __len__(self) -> int:
         return len(self._by_article)
@@ -179,6 +182,20 @@ class RelatedIndex:
         self._doc_headline = [headlines[d] for d in live]
         self._by_article = {self._doc_article[i]: i for i in range(len(live))}
         self._dead = 0
+        self._window_start.clear()
+
+    def _first_in_window(self, t: int, docs: np.ndarray, lo: int) -> int:
+        """The offset of term ``t``'s first posting at or after document ``lo``."""
+        if not lo:
+            return 0
+        cached = self._window_start.get(t)
+        if cached is not None and cached[0] <= lo:
+            base = cached[1]
+            first = base + int(np.searchsorted(docs[base:], lo))
+        else:
+            first = int(np.searchsorted(docs, lo))
+        self._window_start[t] = (lo, first)
+        return first
 
     def search(
         self,
@@ -219,7 +236,7 @@ class RelatedIndex:
             idf = math.log(1 + (n_live - df + 0.5) / (df + 0.5))
             idfs.append(idf)
             all_docs = np.frombuffer(self._post_docs[t], dtype=np.uint32)
-            first = int(np.searchsorted(all_docs, lo)) if lo else 0
+            first = self._first_in_window(t, all_docs, lo)
             docs = all_docs[first:] - lo
             if docs.size == 0:
                 continue
