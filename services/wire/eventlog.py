@@ -178,7 +178,9 @@ class EventLog:
         code, value = await self._file_once(keys=[key, stream, state, history], args=args)
         return int(code), _text(value)
 
-    async def command(self, event: Event, *, seen_version: int, status: str = "", embargo_ms: int | None = None) -> tuple[int, str]:
+    async def command(
+        self, event: Event, *, seen_version: int, status: str = "", embargo_ms: int | None = None
+    ) -> tuple[int, str]:
         """Append a later event of an article if ``seen_version`` is still its version.
 
         Returns (1, entry id), or (-404, '') for no such article, (-409, version) for a killed

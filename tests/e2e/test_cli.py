@@ -60,7 +60,7 @@ def test_dev_file_tail_and_ctrl_c(tmp_path: Path) -> None:
         assert killed.returncode == 0, killed.stdout + killed.stderr
         events = run("article", article_id, "--events")
         assert events.returncode == 0
-        assert "article.killed.v1" in {e["event"]["type"] for e in json.loads(events.stdout)}
+        assert "article.killed.v2" in {e["event"]["type"] for e in json.loads(events.stdout)}
     finally:
         os.killpg(dev.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         output = dev.communicate(timeout=30)[0].decode()
