@@ -2,7 +2,7 @@
 
     python -m bench.webhooks [--partners 1000] [--items 5]
 
-Starts a Redis server of its own (or uses ``REDIS_URL``, which it flushes), registers the partners
+Starts a Redis server of its own (or uses ``NEWSWIRE_BENCH_REDIS_URL``, a throwaway server it flushes), registers the partners
 (each with its own URL ``/p/<n>`` on one loopback receiver, run as a process of its own), starts
 the webhook service, then publishes items one at a time and times each from its append to the
 published stream to the arrival of its last signed ``POST``. Prints the figures and the machine.
@@ -107,7 +107,7 @@ def main() -> None:
         asyncio.run(serve(args.serve))
         return
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    given = os.environ.get("REDIS_URL")
+    given = os.environ.get("NEWSWIRE_BENCH_REDIS_URL")
     if given:
         asyncio.run(run(given, args.partners, args.items))
         return
