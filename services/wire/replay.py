@@ -1,0 +1,629 @@
+"""``newswire replay``: rebuild projections from the log, compare them with the live ones, switch over.
+
+What is rebuilt
+    - per partition: ingest's article state ``nw:{p}:article:<id>`` (``version``, ``status``,
+      ``embargo`` ms, 0 = none) from the filed stream, and each article's history
+      ``nw:{p}:history:<id>`` ("<stream key> <entry id>" for every entry of the filed and the
+      published stream of that article, merged in entry-id order);
+    - the registry: ``nw:{registry}:credentials``, ``nw:{registry}:names`` and
+      ``nw:{registry}:partners`` from ``nw:{registry}:events``.
+
+What is not
+    Publish-side projections (``item``, ``versions``, ``embargoed``) and delivery bookkeeping
+    (done/errors hashes, partners' ``sent`` sets, webhook outboxes) are out of scope: they record
+    decisions taken at delivery time (the clock against an embargo, whether a version was already
+    delivered), and the published stream is their log, not something to derive them from. The enrich
+    archive/related index and the vocabulary projection are not rebuilt here either.
+
+How
+    The pure folds below (no I/O) turn entries into projection changes. The adapter reads the
+    streams in batches (``XRANGE``, exclusive start), merges a partition's filed and published
+    streams by entry id, and writes each batch's changes into *fresh* keys (``nw:{p}:rebuild:...``,
+    ``nw:{registry}:rebuild:...``) in one ``MULTI/EXEC`` together with the last applied position of
+    each stream (``nw:{p}:rebuild:position``, ``nw:{registry}:rebuild:position``). A crash mid-way
+    therefore loses at most the batch in flight, and the next run resumes after the recorded
+    position without applying any entry twice (``--fresh`` discards an earlier rebuild instead).
+
+Comparison
+    Every rebuilt key is compared with its live key; live keys with no counterpart in the rebuild
+    are reported too. Two history entries written in the same millisecond on different streams have
+    no recoverable order on the log, so histories that differ only by such a swap count as equal.
+    If a stream moved while comparing, the rebuild catches up and compares again.
+
+Switch (``switch=True``)
+    Per hash slot (one partition, or the registry) one ``MULTI/EXEC`` renames every rebuilt key over
+    its live key and deletes live keys the log does not produce, so the reported differences are
+    repaired. Writers need not be stopped: every live projection write happens in the same atomic
+    step as an ``XADD`` to the stream it derives from, so the switch ``WATCH``es the slot's streams
+    and first checks that their last ids are still the positions the rebuild reached. If anything
+    was appended in between, ``EXEC`` is refused, the rebuild catches up, compares again and retries
+    (a few times; then that slot is reported as not switched). The switch is atomic per slot, not
+    across slots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import WatchError
+
+from schemas.codec import decode_event
+from schemas.events import (
+    CONTENT_EVENTS,
+    AnyEvent,
+    ArticleFiled,
+    ArticleKilled,
+    EmbargoChanged,
+)
+from schemas.partners import AnyPartnerEvent, PartnerChanged, PartnerRegistered, PartnerRemoved
+from schemas.streams import PREFIX, Stream, partition_key, registry_key, stream_key
+from services.wire.credentials import CredentialIssued, CredentialRevoked
+from services.wire.eventlog import as_entries
+from services.wire.settings import Settings
+
+BATCH = 2000  # entries per XRANGE and per written batch
+USABLE, CANCELED = "usable", "canceled"
+ARTICLE, HISTORY = "article", "history"
+REGISTRY_HASHES = ("credentials", "names", "partners")
+SWITCH_ATTEMPTS = 5
+SAMPLE = 50  # differences kept in the report (all are counted)
+
+Fields = Mapping[bytes, bytes]
+Entry = tuple[str, Fields]  # entry id, fields
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure folds
+
+
+def embargo_ms(moment: datetime | None) -> int:
+    """The embargo as ingest stores it: ms since the epoch, 0 for none."""
+    return int(moment.timestamp() * 1000) if moment else 0
+
+
+def article_changes(event: AnyEvent) -> dict[str, str]:
+    """The fields of ``nw:{p}:article:<id>`` that ``event`` sets (absolute values: idempotent).
+
+    Filed: version 1, usable, its embargo. Updated/corrected: the version and the embargo they carry.
+    Killed: the version and ``canceled`` (the embargo stays). Embargo changed: the version and the new
+    embargo (0 when lifted). Enrichment and publication do not touch ingest's state.
+    """
+    if isinstance(event, ArticleFiled):
+        return {"version": str(event.version), "status": USABLE, "embargo": str(embargo_ms(event.embargoed_until))}
+    if isinstance(event, CONTENT_EVENTS):
+        return {"version": str(event.version), "embargo": str(embargo_ms(event.embargoed_until))}
+    if isinstance(event, ArticleKilled):
+        return {"version": str(event.version), "status": CANCELED}
+    if isinstance(event, EmbargoChanged):
+        return {"version": str(event.version), "embargo": str(embargo_ms(event.embargoed_until))}
+    return {}
+
+
+def fold_articles(events: Iterable[AnyEvent], states: dict[str, dict[str, str]] | None = None) -> dict[str, dict[str, str]]:
+    """Each article's state after ``events`` (in log order), starting from ``states``."""
+    out = states if states is not None else {}
+    for event in events:
+        changes = article_changes(event)
+        if changes:
+            out.setdefault(event.article_id, {}).update(changes)
+    return out
+
+
+def entry_order(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def merge_by_id(*streams: Iterable[tuple[str, str, Fields]]) -> list[tuple[str, str, Fields]]:
+    """(stream key, entry id, fields) of several streams, merged in entry-id order."""
+    merged = [row for rows in streams for row in rows]
+    merged.sort(key=lambda row: entry_order(row[1]))  # stable: ties keep the streams' order
+    return merged
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _article_of(fields: Fields) -> str | None:
+    raw = fields.get(b"article")
+    return _text(raw) if raw else None
+
+
+class PartitionChanges(msgspec.Struct):
+    """What a run of merged entries does to a partition's projections."""
+
+    articles: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)  # id -> fields to set
+    history: dict[str, list[str]] = msgspec.field(default_factory=dict)  # id -> refs to append
+    positions: dict[str, str] = msgspec.field(default_factory=dict)  # stream key -> last entry id
+    events: int = 0
+
+
+def fold_partition(entries: Iterable[tuple[str, str, Fields]], filed: str) -> PartitionChanges:
+    """Fold merged (stream key, entry id, fields) entries: article state from the ``filed`` stream,
+    history refs from every stream, and the last entry id seen on each stream."""
+    out = PartitionChanges()
+    for stream, entry_id, fields in entries:
+        out.events += 1
+        out.positions[stream] = entry_id
+        article = _article_of(fields)
+        if article is None:
+            continue
+        out.history.setdefault(article, []).append(f"{stream} {entry_id}")
+        if stream == filed:
+            try:
+                event = decode_event(fields)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                event = None  # ingest never appends one; a reader skips what it cannot read
+            if event is not None:
+                changes = article_changes(event)
+                if changes:
+                    out.articles.setdefault(event.article_id, {}).update(changes)
+    return out
+
+
+def history_of(filed: Iterable[Entry], published: Iterable[Entry], *, partition: int = 0) -> dict[str, list[str]]:
+    """Each article's history: refs of its filed and published entries, merged in entry-id order."""
+    fkey, pkey = stream_key(Stream.FILED, partition), stream_key(Stream.PUBLISHED, partition)
+    merged = merge_by_id([(fkey, i, f) for i, f in filed], [(pkey, i, f) for i, f in published])
+    return fold_partition(merged, fkey).history
+
+
+def same_history(live: list[str], rebuilt: list[str]) -> bool:
+    """Equal, or equal but for the order of refs written in the same millisecond."""
+    if live == rebuilt:
+        return True
+
+    def ms(ref: str) -> str:
+        return ref.rpartition(" ")[2].partition("-")[0]
+
+    return [ms(r) for r in live] == [ms(r) for r in rebuilt] and Counter(live) == Counter(rebuilt)
+
+
+class RegistryState(msgspec.Struct):
+    """The registry projections: each hash as field -> value."""
+
+    credentials: dict[str, bytes] = msgspec.field(default_factory=dict)  # key hash -> Credential JSON
+    names: dict[str, bytes] = msgspec.field(default_factory=dict)  # "<role>:<name>" -> key hash
+    partners: dict[str, bytes] = msgspec.field(default_factory=dict)  # name -> Partner JSON
+
+    def hash(self, name: str) -> dict[str, bytes]:
+        table: dict[str, bytes] = getattr(self, name)
+        return table
+
+
+_json = msgspec.json.Encoder()
+_issued = msgspec.json.Decoder(CredentialIssued)
+_revoked = msgspec.json.Decoder(CredentialRevoked)
+_partner_event = msgspec.json.Decoder(AnyPartnerEvent)
+
+
+def apply_registry(state: RegistryState, fields: Fields) -> set[tuple[str, str]]:
+    """Apply one registry entry to ``state``; returns the (hash, field) pairs it touched.
+
+    ``credential.issued.v1`` replaces any earlier credential of the same role and name;
+    ``credential.revoked.v1`` removes the credential and its name; ``partner.registered.v1`` and
+    ``partner.changed.v1`` store the partner's whole new state; ``partner.removed.v1`` drops it.
+    Unknown types are skipped.
+    """
+    kind = _text(fields.get(b"type", b""))
+    data = fields.get(b"data", b"")
+    touched: set[tuple[str, str]] = set()
+    if kind == "credential.issued.v1":
+        credential = _issued.decode(data).credential
+        name = f"{credential.role.value}:{credential.name}"
+        previous = state.names.get(name)
+        if previous is not None:
+            state.credentials.pop(_text(previous), None)
+            touched.add(("credentials", _text(previous)))
+        state.credentials[credential.key_hash] = _json.encode(credential)
+        state.names[name] = credential.key_hash.encode()
+        touched |= {("credentials", credential.key_hash), ("names", name)}
+    elif kind == "credential.revoked.v1":
+        revoked = _revoked.decode(data)
+        name = f"{revoked.role.value}:{revoked.name}"
+        state.credentials.pop(revoked.key_hash, None)
+        state.names.pop(name, None)
+        touched |= {("credentials", revoked.key_hash), ("names", name)}
+    elif kind.startswith("partner."):
+        try:
+            event = _partner_event.decode(data)
+        except msgspec.ValidationError:
+            return touched  # a partner event type this reader does not know
+        if isinstance(event, PartnerRegistered | PartnerChanged):
+            state.partners[event.partner.name] = _json.encode(event.partner)
+            touched.add(("partners", event.partner.name))
+        elif isinstance(event, PartnerRemoved):
+            state.partners.pop(event.name, None)
+            touched.add(("partners", event.name))
+    return touched
+
+
+def fold_registry(entries: Iterable[Fields], state: RegistryState | None = None) -> RegistryState:
+    out = state if state is not None else RegistryState()
+    for fields in entries:
+        apply_registry(out, fields)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The Redis adapter
+
+
+def rebuild_key(live: str) -> str:
+    """Where the rebuild of ``live`` is written: ``nw:{tag}:x`` -> ``nw:{tag}:rebuild:x`` (same slot)."""
+    prefix, tag, rest = live.split(":", 2)
+    return f"{prefix}:{tag}:rebuild:{rest}"
+
+
+def position_key(tag: str) -> str:
+    """The last applied entry id of each stream, written with every rebuilt batch."""
+    return f"{PREFIX}:{tag}:rebuild:position"
+
+
+def replayed_key(tag: str) -> str:
+    """After a switch: the positions the live projections were rebuilt up to (a record)."""
+    return f"{PREFIX}:{tag}:replay:position"
+
+
+@dataclass
+class Difference:
+    key: str  # the live key
+    kind: str  # "missing" (not live), "extra" (live only), "differs"
+    live: str = ""
+    rebuilt: str = ""
+
+    def __str__(self) -> str:
+        if self.kind == "differs":
+            return f"{self.key}: live {self.live} != rebuilt {self.rebuilt}"
+        if self.kind == "missing":
+            return f"{self.key}: missing from the live projection (rebuilt {self.rebuilt})"
+        return f"{self.key}: live only, the log does not produce it (live {self.live})"
+
+
+@dataclass
+class ReplayReport:
+    total: int = 0  # entries on the log when the replay started
+    events: int = 0  # entries applied by this run (a resumed run skips what was applied before)
+    seconds: float = 0.0
+    keys: int = 0  # rebuilt keys compared
+    difference_count: int = 0
+    differences: list[Difference] = field(default_factory=list)  # the first SAMPLE
+    switched: list[str] = field(default_factory=list)  # slots switched over
+    refused: list[str] = field(default_factory=list)  # slots whose switch kept being overtaken
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+    def differ(self, difference: Difference) -> None:
+        self.difference_count += 1
+        if len(self.differences) < SAMPLE:
+            self.differences.append(difference)
+
+
+def _bytes_map(raw: Mapping[Any, Any]) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in raw.items()}
+
+
+async def _last_id(redis: Redis, key: str) -> str:
+    rows = as_entries(await redis.xrevrange(key, count=1))
+    return rows[0][0] if rows else "0-0"
+
+
+class _Slot:
+    """One hash slot to rebuild: a partition or the registry."""
+
+    tag: str
+    streams: list[str]
+
+    async def rebuild(self, redis: Redis, progress: Callable[[int], None], batch: int) -> int:
+        raise NotImplementedError
+
+    async def compare(self, redis: Redis, report: ReplayReport | None) -> tuple[list[tuple[str, str]], list[str]]:
+        """Report differences; returns (rebuilt key, live key) pairs and live keys to delete."""
+        raise NotImplementedError
+
+    async def positions(self, redis: Redis) -> dict[str, str]:
+        raw = await redis.hgetall(position_key(self.tag))  # type: ignore[misc]
+        found = _bytes_map(raw)
+        return {s: found.get(s, "0-0") for s in self.streams}
+
+    async def tails(self, redis: Redis) -> dict[str, str]:
+        return {s: await _last_id(redis, s) for s in self.streams}
+
+    async def discard(self, redis: Redis) -> None:
+        async for key in redis.scan_iter(match=f"{PREFIX}:{self.tag}:rebuild:*", count=10_000):
+            await redis.unlink(key)
+
+
+class _Partition(_Slot):
+    def __init__(self, partition: int) -> None:
+        self.partition = partition
+        self.tag = f"{{p{partition}}}"
+        self.filed = stream_key(Stream.FILED, partition)
+        self.published = stream_key(Stream.PUBLISHED, partition)
+        self.streams = [self.filed, self.published]
+
+    async def rebuild(self, redis: Redis, progress: Callable[[int], None], batch: int) -> int:
+        after = await self.positions(redis)
+        buffers: dict[str, deque[tuple[str, str, Fields]]] = {s: deque() for s in self.streams}
+        fetched = dict(after)
+        drained = dict.fromkeys(self.streams, False)
+
+        async def fill(stream: str) -> None:
+            rows = as_entries(await redis.xrange(stream, min=f"({fetched[stream]}", count=batch))
+            for entry_id, fields in rows:
+                buffers[stream].append((stream, entry_id, fields))
+            if rows:
+                fetched[stream] = rows[-1][0]
+            drained[stream] = len(rows) < batch
+
+        applied = 0
+        run: list[tuple[str, str, Fields]] = []
+        while True:
+            for stream in self.streams:
+                if not buffers[stream] and not drained[stream]:
+                    await fill(stream)
+            live = [s for s in self.streams if buffers[s]]
+            if not live:
+                break
+            # Take entries in id order while every stream that may have more has something buffered.
+            while all(buffers[s] or drained[s] for s in self.streams) and any(buffers[s] for s in self.streams):
+                stream = min((s for s in self.streams if buffers[s]), key=lambda s: entry_order(buffers[s][0][1]))
+                run.append(buffers[stream].popleft())
+                if len(run) >= batch:
+                    applied += await self._write(redis, run)
+                    progress(len(run))
+                    run = []
+        if run:
+            applied += await self._write(redis, run)
+            progress(len(run))
+        return applied
+
+    async def _write(self, redis: Redis, run: list[tuple[str, str, Fields]]) -> int:
+        changes = fold_partition(run, self.filed)
+        async with redis.pipeline(transaction=True) as tx:
+            for article, fields in changes.articles.items():
+                tx.hset(rebuild_key(partition_key(f"{ARTICLE}:{article}", self.partition)),
+                        mapping=fields)  # type: ignore[arg-type]
+            for article, refs in changes.history.items():
+                tx.rpush(rebuild_key(partition_key(f"{HISTORY}:{article}", self.partition)), *refs)
+            tx.hset(position_key(self.tag), mapping=changes.positions)  # type: ignore[arg-type]
+            await tx.execute()
+        return changes.events
+
+    async def compare(self, redis: Redis, report: ReplayReport | None) -> tuple[list[tuple[str, str]], list[str]]:
+        live_prefix = f"{PREFIX}:{self.tag}:"
+        rebuilt_prefix = f"{PREFIX}:{self.tag}:rebuild:"
+        live: set[str] = set()
+        rebuilt: set[str] = set()
+        kinds = (f"{ARTICLE}:", f"{HISTORY}:")
+        async for raw in redis.scan_iter(match=f"{PREFIX}:{self.tag}:*", count=10_000):
+            key = _text(raw)
+            if key.startswith(rebuilt_prefix):
+                rest = key[len(rebuilt_prefix):]
+                if rest.startswith(kinds):
+                    rebuilt.add(live_prefix + rest)
+            elif key[len(live_prefix):].startswith(kinds):
+                live.add(key)
+        keys = sorted(live | rebuilt)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            async with redis.pipeline(transaction=False) as pipe:
+                for key in chunk:
+                    for k in (key, rebuild_key(key)):
+                        if key[len(live_prefix):].startswith(f"{ARTICLE}:"):
+                            pipe.hgetall(k)
+                        else:
+                            pipe.lrange(k, 0, -1)
+                values = await pipe.execute()
+            for i, key in enumerate(chunk):
+                if report is None:
+                    continue
+                report.keys += key in rebuilt
+                now, new = values[2 * i], values[2 * i + 1]
+                if isinstance(now, dict):
+                    a, b = _bytes_map(now), _bytes_map(new)
+                    equal = a == b
+                    shown = (str(dict(sorted(a.items()))) if a else "", str(dict(sorted(b.items()))) if b else "")
+                else:
+                    la, lb = [_text(v) for v in now], [_text(v) for v in new]
+                    equal = same_history(la, lb)
+                    shown = (f"{len(la)} refs {la[-3:]}" if la else "", f"{len(lb)} refs {lb[-3:]}" if lb else "")
+                if equal:
+                    continue
+                kind = "extra" if key not in rebuilt else "missing" if key not in live else "differs"
+                report.differ(Difference(key, kind, *shown))
+        return [(rebuild_key(k), k) for k in sorted(rebuilt)], sorted(live - rebuilt)
+
+
+class _Registry(_Slot):
+    def __init__(self) -> None:
+        self.tag = "{registry}"
+        self.stream = registry_key("events")
+        self.streams = [self.stream]
+
+    async def rebuild(self, redis: Redis, progress: Callable[[int], None], batch: int) -> int:
+        after = (await self.positions(redis))[self.stream]
+        state = RegistryState()
+        for name in REGISTRY_HASHES:
+            raw = await redis.hgetall(rebuild_key(registry_key(name)))  # type: ignore[misc]
+            state.hash(name).update({_text(k): v if isinstance(v, bytes) else v.encode() for k, v in raw.items()})
+        applied = 0
+        while True:
+            rows = as_entries(await redis.xrange(self.stream, min=f"({after}", count=batch))
+            if not rows:
+                break
+            touched: set[tuple[str, str]] = set()
+            for _entry_id, fields in rows:
+                touched |= apply_registry(state, fields)
+            after = rows[-1][0]
+            async with redis.pipeline(transaction=True) as tx:
+                for name, key in sorted(touched):
+                    target = rebuild_key(registry_key(name))
+                    value = state.hash(name).get(key)
+                    if value is None:
+                        tx.hdel(target, key)
+                    else:
+                        tx.hset(target, key, value)
+                tx.hset(position_key(self.tag), self.stream, after)
+                await tx.execute()
+            applied += len(rows)
+            progress(len(rows))
+            if len(rows) < batch:
+                break
+        return applied
+
+    async def compare(self, redis: Redis, report: ReplayReport | None) -> tuple[list[tuple[str, str]], list[str]]:
+        renames: list[tuple[str, str]] = []
+        deletes: list[str] = []
+        for name in REGISTRY_HASHES:
+            live_key = registry_key(name)
+            new_key = rebuild_key(live_key)
+            live = _bytes_map(await redis.hgetall(live_key))  # type: ignore[misc]
+            new = _bytes_map(await redis.hgetall(new_key))  # type: ignore[misc]
+            if new:
+                renames.append((new_key, live_key))
+            elif live:
+                deletes.append(live_key)
+            if report is None:
+                continue
+            report.keys += 1
+            for fld in sorted(set(live) | set(new)):
+                if live.get(fld) == new.get(fld):
+                    continue
+                kind = "extra" if fld not in new else "missing" if fld not in live else "differs"
+                report.differ(Difference(f"{live_key} {fld}", kind, live.get(fld, ""), new.get(fld, "")))
+        return renames, deletes
+
+
+async def _switch(redis: Redis, slot: _Slot, renames: list[tuple[str, str]], deletes: list[str]) -> bool:
+    """Install the rebuild in one transaction, unless a stream of the slot moved since it was read."""
+    positions = await slot.positions(redis)
+    async with redis.pipeline(transaction=True) as tx:
+        await tx.watch(*slot.streams)
+        for stream in slot.streams:
+            if await _last_id(tx, stream) != positions[stream]:  # type: ignore[arg-type]
+                await tx.unwatch()  # type: ignore[no-untyped-call]
+                return False
+        recorded = bool(await tx.exists(position_key(slot.tag)))
+        tx.multi()  # type: ignore[no-untyped-call]
+        for source, target in renames:
+            tx.rename(source, target)
+        if deletes:
+            tx.delete(*deletes)
+        if recorded:
+            tx.rename(position_key(slot.tag), replayed_key(slot.tag))
+        try:
+            await tx.execute()
+        except WatchError:
+            return False
+    return True
+
+
+async def replay(redis: Redis, settings: Settings, *, progress: Callable[[int, int], None], switch: bool,
+                 fresh: bool = False, batch: int = BATCH) -> ReplayReport:
+    """Rebuild every in-scope projection into fresh keys, compare with the live ones, and switch over
+    if asked (see the module docstring). ``progress(done, total)`` is called after each batch."""
+    slots: list[_Slot] = [*(_Partition(p) for p in range(settings.partitions)), _Registry()]
+    report = ReplayReport()
+    for slot in slots:
+        if fresh:
+            await slot.discard(redis)
+        for stream in slot.streams:
+            report.total += int(await redis.xlen(stream))
+    started = time.perf_counter()
+    done = 0
+
+    def advance(count: int) -> None:
+        nonlocal done
+        done += count
+        progress(done, max(report.total, done))
+
+    for slot in slots:
+        report.events += await slot.rebuild(redis, advance, batch)
+    for slot in slots:
+        for _attempt in range(SWITCH_ATTEMPTS):
+            attempt = ReplayReport()
+            renames, deletes = await slot.compare(redis, attempt)
+            if await slot.tails(redis) != await slot.positions(redis):
+                report.events += await slot.rebuild(redis, advance, batch)  # moved while comparing
+                continue
+            if switch and not await _switch(redis, slot, renames, deletes):
+                report.events += await slot.rebuild(redis, advance, batch)
+                continue
+            report.keys += attempt.keys
+            for difference in attempt.differences:
+                report.differ(difference)
+            report.difference_count += attempt.difference_count - len(attempt.differences)
+            if switch:
+                report.switched.append(slot.tag)
+            break
+        else:
+            report.refused.append(slot.tag)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# The command
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings | None = None) -> int:
+    """``newswire replay [--switch] [--fresh]``: exit 1 when the live projections differed (even if
+    ``--switch`` repaired them) or a switch was refused."""
+    from services.wire.eventlog import connect
+
+    if settings is None:
+        from services.wire.cli import _redis_settings
+
+        settings = _redis_settings()
+    assert settings is not None
+    chosen = settings
+    started = time.perf_counter()
+    last = [0.0]
+
+    def show(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] < 0.5 and done < total:
+            return
+        last[0] = now
+        rate = done / max(now - started, 1e-9)
+        print(f"\rreplay: {done}/{total} entries, {rate:,.0f} events/s", end="", file=sys.stderr, flush=True)
+
+    async def run() -> ReplayReport:
+        redis = connect(chosen, max_connections=4)
+        try:
+            return await replay(redis, chosen, progress=show, switch=args.switch, fresh=args.fresh)
+        finally:
+            await redis.aclose()
+
+    report = asyncio.run(run())
+    print(file=sys.stderr)
+    print(f"replayed {report.events} of {report.total} entries in {report.seconds:.1f}s "
+          f"({report.rate:,.0f} events/s); compared {report.keys} projection keys")
+    for difference in report.differences:
+        print(f"  {difference}")
+    if report.difference_count > len(report.differences):
+        print(f"  ... and {report.difference_count - len(report.differences)} more")
+    if report.difference_count:
+        print(f"{report.difference_count} difference(s) between the live projections and the log"
+              + ("; repaired by the switch" if report.switched and not report.refused else ""))
+    else:
+        print("the live projections match the log")
+    if report.switched:
+        print(f"switched over: {', '.join(report.switched)}")
+    if report.refused:
+        print(f"switch refused (the log kept moving): {', '.join(report.refused)}", file=sys.stderr)
+    return 1 if report.difference_count or report.refused else 0
