@@ -6,6 +6,7 @@ No I/O at call time, no clock, no randomness: ``now`` is passed in and all data 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
@@ -20,6 +21,7 @@ from services.enrich.topics import TopicRules
 from services.enrich.vocabulary import Mention, NameFinder, Vocabulary, load_vocabulary
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
+_CREDIT = re.compile(r"\((?:photos?|pictures?|images?|credit|photograph)(?: by|:)[^()]*\)", re.IGNORECASE)
 RELATED_K = 5
 
 
@@ -43,11 +45,18 @@ class Enricher:
         self.names = names or NameFinder()
 
     def mentions(self, text: str) -> tuple[list[Mention], list[str]]:
-        """Every entity mention in ``text`` (vocabulary and name rules, text order) and untyped suggestions."""
+        """Every entity mention in ``text`` (vocabulary and name rules, text order) and untyped suggestions.
+
+        Names inside a picture credit ("(Photo by NATALIA KOLESNIKOVA/AFP via Getty Images)") are not
+        about the story and are left out.
+        """
         found = self.vocabulary.find(text)
         names = self.names.find(text, found, self.vocabulary)
         mentions: list[Mention] = [m for m in found if m.start not in names.suppressed]
         mentions += names.mentions
+        credits = [m.span() for m in _CREDIT.finditer(text)]
+        if credits:
+            mentions = [m for m in mentions if not any(a <= m.start < b for a, b in credits)]
         mentions.sort(key=lambda m: (m.start, -m.confidence))
         return mentions, names.suggestions
 

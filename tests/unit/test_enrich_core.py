@@ -93,3 +93,12 @@ def test_related_links_come_from_earlier_articles_only(enricher: Enricher) -> No
 def test_enrich_is_deterministic(enricher: Enricher) -> None:
     filed = _filed("a-1", HEADLINE, BODY)
     assert enricher.enrich(filed, NOW) == enricher.enrich(filed, NOW)
+
+
+def test_names_in_a_picture_credit_are_not_tags(enricher: Enricher) -> None:
+    body = ("<p>Border guards check cars near Brest. (Photo by NATALIA KOLESNIKOVA/AFP via Getty Images)</p>"
+            "<p>Russia has pulled its troops out of Belarus.</p>")
+    tags, _ = enricher.entities("Troops leave Belarus", body.replace("<p>", "").replace("</p>", "\n\n"))
+    names = {t.name for t in tags}
+    assert {"Brest", "Russia", "Belarus"} <= names
+    assert not names & {"Agence France-Presse", "Getty Images", "Natalia Kolesnikova"}
