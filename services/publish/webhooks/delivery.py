@@ -23,7 +23,7 @@ from services.publish.webhooks.payload import Bodies, ItemGone
 from services.publish.webhooks.policy import Outcome, classify, retry_delay
 from services.publish.webhooks.sender import AttemptResult, Sender
 from services.publish.webhooks.settings import WebhookSettings
-from services.publish.webhooks.ssrf import WebhookUrlRefused, check_webhook_url
+from services.publish.webhooks.ssrf import WebhookUrlRefused, checked_addresses
 from services.publish.webhooks.store import OutboxItem, WebhookStore
 
 log = structlog.get_logger()
@@ -150,14 +150,14 @@ class PartnerDelivery:
         assert partner.webhook is not None
         url = partner.webhook.url
         try:
-            await check_webhook_url(url, self.settings.allow)
+            addresses = await checked_addresses(url, self.settings.allow)
             body = await self.bodies.get(item.partition, item.published_id)
         except WebhookUrlRefused as exc:
             return AttemptResult(None, 0, f"refused: {exc}", b"")
         except ItemGone as exc:
             return _Gone(None, 0, str(exc), b"")
         headers = signing.headers(partner.webhook.secrets, item.msg_id, datetime.now(UTC), body)
-        return await self.sender.post(url, headers, body)
+        return await self.sender.post(url, headers, body, pin=addresses[0])
 
 
 class _Gone(AttemptResult):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import httpx
 
 from services.publish.webhooks.settings import WebhookSettings
+from services.publish.webhooks.ssrf import IPAddress
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,23 @@ class Sender:
         self.client = httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False, trust_env=False,
                                         verify=tls, headers={"user-agent": "newswire-webhooks/1"})
 
-    async def post(self, url: str, headers: dict[str, str], body: bytes) -> AttemptResult:
+    async def post(self, url: str, headers: dict[str, str], body: bytes, pin: IPAddress | None = None) -> AttemptResult:
+        """POST ``body``; with ``pin``, connect to that checked address whatever the name resolves to now.
+
+        The URL's host still goes in the ``Host`` header and, for https, in the TLS server name, so
+        virtual hosts and certificate checks work as for the name.
+        """
         started = time.perf_counter()
+        extensions: dict[str, str] = {}
+        if pin is not None:
+            parts = httpx.URL(url)
+            if parts.host != str(pin):
+                headers = {**headers, "host": parts.netloc.decode("ascii")}
+                if parts.scheme == "https":
+                    extensions["sni_hostname"] = parts.host
+                url = str(parts.copy_with(host=str(pin)))
         try:
-            async with self.client.stream("POST", url, headers=headers, content=body) as response:
+            async with self.client.stream("POST", url, headers=headers, content=body, extensions=extensions) as response:
                 kept = bytearray()
                 async for chunk in response.aiter_raw():
                     kept += chunk[: self.settings.max_response_bytes - len(kept)]

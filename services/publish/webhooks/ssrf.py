@@ -61,6 +61,12 @@ async def check_webhook_url(url: str, allow: frozenset[str] | set[str]) -> None:
 
     Public addresses are always allowed; the others only when their category is in ``allow``.
     """
+    await checked_addresses(url, allow)
+
+
+async def checked_addresses(url: str, allow: frozenset[str] | set[str]) -> list[IPAddress]:
+    """The addresses ``url`` resolves to, all allowed; a delivery connects to one of these, so a
+    name that resolves differently a moment later (DNS rebinding) cannot redirect it."""
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -82,3 +88,4 @@ async def check_webhook_url(url: str, allow: frozenset[str] | set[str]) -> None:
                 f"webhook URL {url!r} resolves to {address}, a {kind} address; "
                 f"refused unless NEWSWIRE_WEBHOOK_ALLOW includes {kind}"
             )
+    return addresses
