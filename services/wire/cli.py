@@ -347,6 +347,11 @@ def parser() -> argparse.ArgumentParser:
     dead.add_argument("--count", type=int, default=100)
     dead.set_defaults(func=cmd_dead)
     __import__("services.enrich.cli", fromlist=["register_vocab"]).register_vocab(sub)
+
+    replay = sub.add_parser("replay", help="rebuild projections from the log, compare them with the live ones")
+    replay.add_argument("--switch", action="store_true", help="install the rebuilt projections (repairs differences)")
+    replay.add_argument("--fresh", action="store_true", help="discard an unfinished rebuild instead of resuming it")
+    replay.set_defaults(func=lambda a: __import__("services.wire.replay", fromlist=["cmd_replay"]).cmd_replay(a))
     return top
 
 
