@@ -150,6 +150,7 @@ async def test_a_receiver_that_is_down_for_a_while_gets_every_item_in_order_once
     log = await service.deliveries("outlet", 100)
     assert {r.outcome for r in log if r.status is None} == {"retry"}
     assert all("ConnectError" in r.error for r in log if r.status is None)
+    assert await redis.xlen("nw:{partner:outlet}:outbox") == 1  # delivered entries are trimmed, the last kept
 
 
 async def test_a_dead_receiver_does_not_delay_a_healthy_one(

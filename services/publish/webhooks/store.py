@@ -67,11 +67,13 @@ return 1
 """
 
 # Finish the outbox head (delivered, or dead-lettered when fields follow). Only the lease holder may.
-# KEYS: lease, cursor, retry, dead. ARGV: token, outbox id, then the dead entry's fields (if any).
+# Entries before it are done with: the outbox is trimmed up to it.
+# KEYS: lease, cursor, retry, dead, outbox. ARGV: token, outbox id, then the dead entry's fields (if any).
 _FINISH = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('DEL', KEYS[3])
+redis.call('XTRIM', KEYS[5], 'MINID', ARGV[2])
 if #ARGV > 2 then redis.call('XADD', KEYS[4], '*', unpack(ARGV, 3)) end
 return 1
 """
@@ -249,7 +251,8 @@ class WebhookStore:
     async def finish(self, name: str, token: str, item: OutboxItem, *, dead: tuple[int, int | None, str] | None,
                      now: datetime) -> bool:
         """Advance past ``item``; with ``dead`` = (attempts, status, error) park it on the dead-letter stream."""
-        keys = [self.key(name, "lease"), self.key(name, "cursor"), self.key(name, "retry"), self.key(name, "dead")]
+        keys = [self.key(name, "lease"), self.key(name, "cursor"), self.key(name, "retry"), self.key(name, "dead"),
+                self.key(name, "outbox")]
         args: list[str] = [token, item.entry_id]
         if dead is not None:
             attempts, status, error = dead
