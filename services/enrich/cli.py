@@ -1,4 +1,4 @@
-"""``newswire vocab list|add|alias|retire``: editors' changes to the entity vocabulary, as events.
+"""``newswire vocab list|add|alias|retire|suggest``: editors' changes to the entity vocabulary, as events.
 
 Each change is checked against the current vocabulary (the seed with every event so far folded in)
 and appended to ``nw:{vocab}:events``; enrich workers apply it before their next batch.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import shlex
 import sys
 import uuid
 from datetime import UTC, datetime
@@ -37,6 +38,9 @@ def register_vocab(sub: Any) -> None:
     retire = actions.add_parser("retire", help="stop matching an entry (seed places too)")
     retire.add_argument("id")
     retire.add_argument("--reason", default="")
+    suggest = actions.add_parser("suggest", help="names the rules keep finding in published stories, not yet entries")
+    suggest.add_argument("--min-stories", type=int, default=3, help="in at least this many distinct stories")
+    suggest.add_argument("--limit", type=int, default=50)
     for parser in (add, alias, retire):
         parser.add_argument("--editor", default=None, help="who asks (default: the login name)")
     vocab.set_defaults(func=cmd_vocab)
@@ -78,8 +82,42 @@ class _NoRank:
 _NO_RANK = _NoRank()
 
 
+async def _published_tags(redis: Any, partitions: int) -> list[tuple[str, str, str, str]]:
+    """(article id, tag id, name, type) of the latest version of every live published article."""
+    from schemas.codec import decode_event
+    from schemas.events import ArticlePublished
+    from schemas.ninjs import NinjsItem
+    from schemas.streams import Stream, stream_key
+    from services.wire.eventlog import as_entries
+
+    items: dict[str, NinjsItem] = {}
+    for partition in range(partitions):
+        position = "-"
+        while True:
+            rows = as_entries(await redis.xrange(stream_key(Stream.PUBLISHED, partition), min=position, count=1000))
+            if not rows:
+                break
+            for entry_id, fields in rows:
+                event = decode_event(fields)
+                if isinstance(event, ArticlePublished):
+                    if event.item.pub_status == "usable":
+                        items[event.item.uri] = event.item
+                    else:
+                        items.pop(event.item.uri, None)
+                position = f"({entry_id}"
+    kinds = (("people", "person"), ("organisations", "organisation"), ("places", "place"))
+    return [
+        (uri, named.literal, named.name or "", kind)
+        for uri, item in items.items()
+        for field, kind in kinds
+        for named in getattr(item, field)
+        if named.literal
+    ]
+
+
 def cmd_vocab(args: argparse.Namespace) -> int:
     from services.enrich.core import new_enricher
+    from services.enrich.suggest import recurring_names
     from services.enrich.vocab_store import VocabProjection, append_checked, read_events
     from services.wire.cli import _redis_settings
     from services.wire.eventlog import connect
@@ -95,6 +133,12 @@ def cmd_vocab(args: argparse.Namespace) -> int:
             if args.action == "list":
                 changed = [e.entry_id for _, e in await read_events(redis) if e is not None]
                 _print_listing(vocabulary, changed, args.query, args.limit)
+                return 0
+            if args.action == "suggest":
+                tags = await _published_tags(redis, settings.partitions)
+                for s in recurring_names(tags, vocabulary, args.min_stories)[: args.limit]:
+                    print(f"{s.stories:>5} stories  {s.type:<12} {s.name:<40} newswire vocab add {shlex.quote(s.name)} "
+                          f"--type {s.type}")
                 return 0
             event = _event(args, datetime.now(UTC))
             try:
