@@ -19,7 +19,7 @@ from schemas.codec import encode_event
 from schemas.events import ArticlePublished
 from schemas.ninjs import NinjsItem
 from schemas.partners import Filters, Partner
-from schemas.streams import Stream, partner_key, stream_key
+from schemas.streams import Stream, stream_key
 from services.publish.partners import PartnerRegistry
 from services.publish.webhooks import WebhookService, WebhookSettings, WebhookUrlRefused, check_webhook_url
 from services.publish.webhooks.store import WebhookStore
@@ -311,10 +311,9 @@ async def test_fan_out_is_once_per_item_follows_filters_and_sends_follow_ups_to_
     assert receiver.delivered("/fr") == []
     # A redelivered published entry does not queue the item twice.
     store = WebhookStore(redis)
-    again = await store.enqueue_once(["english"], 0, other, a, 1)
-    assert again == [None] or await redis.xlen(partner_key("english", "outbox")) == 4
+    await store.enqueue_once(["english"], 0, other, a, 1)  # queued now, if it was not before
+    assert await store.enqueue_once(["english"], 0, other, a, 1) == [None]
     assert await store.enqueue_once(["english"], 0, v1.removeprefix("msg_"), a, 1) == [None]
-    assert await redis.xlen(partner_key("english", "outbox")) == 3 + (again != [None])
     assert await registry.received_earlier("english", a)
     assert service.tasks.keys() == {"english", "french"}
 
