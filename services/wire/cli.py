@@ -176,6 +176,12 @@ def _redis_settings() -> Any:
     return Settings.from_env({**env, **({"REDIS_URL": env["REDIS_URL"]} if "REDIS_URL" in env else {})})
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from services.wire.replay import cmd_replay as run
+
+    return run(args)
+
+
 def cmd_partners(args: argparse.Namespace) -> int:
     from services.publish.cli import command
     from services.publish.webhooks import WebhookSettings, check_webhook_url
@@ -346,12 +352,14 @@ def parser() -> argparse.ArgumentParser:
     dead = sub.add_parser("dead-letters", help="list entries parked after too many failed deliveries")
     dead.add_argument("--count", type=int, default=100)
     dead.set_defaults(func=cmd_dead)
-    __import__("services.enrich.cli", fromlist=["register_vocab"]).register_vocab(sub)
+    from services.enrich.cli import register_vocab
+
+    register_vocab(sub)
 
     replay = sub.add_parser("replay", help="rebuild projections from the log, compare them with the live ones")
     replay.add_argument("--switch", action="store_true", help="install the rebuilt projections (repairs differences)")
     replay.add_argument("--fresh", action="store_true", help="discard an unfinished rebuild instead of resuming it")
-    replay.set_defaults(func=lambda a: __import__("services.wire.replay", fromlist=["cmd_replay"]).cmd_replay(a))
+    replay.set_defaults(func=cmd_replay)
     return top
 
 
