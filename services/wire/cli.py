@@ -377,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"newswire: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `newswire tail | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
