@@ -1,6 +1,6 @@
 """Quality and speed of the enrich core: one command, one table.
 
-    python -m bench.enrich [--data ../shared/data] [--quick] [--sizes 10000,100000,1000000]
+    python -m bench.enrich [--data ../shared/data] [--quick] [--sizes 10000,100000,1000000] [--semantic]
 
 - entity tags: P/R/F1 on CoNLL-2003 ``eng.testb`` at mention level and document level (distinct
   name+type per document), PER/ORG/LOC, with the vocabulary learned only from ``eng.train``
@@ -8,7 +8,8 @@
 - subjects: top-1 top-level IPTC Media Topic accuracy on BBC News and AG News (label mapping in
   ``bench/enrich_related.py``);
 - related links: precision@5 on WikiRef220 (headline; headline + lead) and the UCI sample (headline),
-  with BBC and AG News as distractors in the same index;
+  with BBC and AG News as distractors in the same index; ``--semantic`` (needs ``pip install
+  newswire[semantic]``) adds a hybrid BM25 + MiniLM row under each, with the search latency of both;
 - latency of ``Enricher.enrich`` (tags + subjects + related) per article, p50/p99, with a synthetic
   archive of each size, and the index's memory per archived article.
 
@@ -51,7 +52,7 @@ def machine() -> str:
     return f"{cpu}, {cores} cores, Python {platform.python_version()}, {platform.system()} {platform.release()}"
 
 
-def run(data: Path, quick: bool, sizes: list[int]) -> list[str]:
+def run(data: Path, quick: bool, sizes: list[int], semantic: bool = False) -> list[str]:
     out = ["| section | set | measure | P | R | F1 / value |", "|---|---|---|---|---|---|"]
     base = load_default_enricher()
 
@@ -85,6 +86,12 @@ def run(data: Path, quick: bool, sizes: list[int]) -> list[str]:
     # Related links (the default enricher: related links use the wire's own vocabulary, not CoNLL's).
     wikiref, uci = read_wikiref(data), read_uci(data)
     distractors = [*bbc, *ag]
+    embedder = None
+    if semantic:
+        from services.enrich.semantic import Embedder
+
+        embedder = Embedder()
+    vectors: dict[str, object] = {}
     for name, grouped, headline_only in (
         (f"wikiref ({len(wikiref)})", wikiref, True),
         (f"wikiref ({len(wikiref)})", wikiref, False),
@@ -96,6 +103,13 @@ def run(data: Path, quick: bool, sizes: list[int]) -> list[str]:
             f"| related | {name} + {len(distractors)} distractors | P@5, {text} ({r.queries} queries, "
             f"{r.no_links:.1%} got no link) | | | {r.p_at_5:.3f} |"
         )
+        if embedder is not None:
+            h = related_precision(base, grouped, distractors, headline_only, embedder, vectors)
+            out.append(
+                f"| related | {name} + {len(distractors)} distractors | P@5, {text}, semantic hybrid ({h.queries} queries, "
+                f"{h.no_links:.1%} got no link; search p50/p95 ms: BM25 {r.search_p50_ms:.1f}/{r.search_p95_ms:.1f}, "
+                f"hybrid incl. query embedding {h.search_p50_ms:.1f}/{h.search_p95_ms:.1f}) | | | {h.p_at_5:.3f} |"
+            )
 
     # Latency and memory.
     queries = bbc[:200] if not quick else bbc[:40]
@@ -122,11 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="the shared data folder (default: ../shared/data)")
     parser.add_argument("--quick", action="store_true", help="capped sets and archive sizes (CI smoke test)")
     parser.add_argument("--sizes", help="archive sizes, comma-separated (default 10000,100000,1000000; quick: 2000)")
+    parser.add_argument("--semantic", action="store_true", help="add hybrid BM25 + MiniLM related rows (the semantic extra)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([2000] if args.quick else [10_000, 100_000, 1_000_000])
     started = time.perf_counter()
-    lines = run(Path(args.data), args.quick, sizes)
-    print(f"python -m bench.enrich{' --quick' if args.quick else ''} --data {args.data}")
+    lines = run(Path(args.data), args.quick, sizes, args.semantic)
+    flags = (" --quick" if args.quick else "") + (" --semantic" if args.semantic else "")
+    print(f"python -m bench.enrich{flags} --data {args.data}")
     print(f"machine: {machine()}")
     print()
     print("\n".join(lines))

@@ -12,12 +12,16 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from bench.enrich_data import Article
 from schemas.events import ArticleFiled
 from services.enrich.core import Enricher
 from services.enrich.related import RelatedIndex
 from services.enrich.text import lead
+
+if TYPE_CHECKING:
+    from services.enrich.semantic import Embedder
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -63,6 +67,8 @@ class RelatedScore:
     no_links: float  # share of queries that got no link at all
     queries: int
     index_size: int
+    search_p50_ms: float = 0.0  # one search, including embedding the query when semantic
+    search_p95_ms: float = 0.0
 
 
 def _entity_ids(enricher: Enricher, headline: str, text: str) -> list[str]:
@@ -70,33 +76,57 @@ def _entity_ids(enricher: Enricher, headline: str, text: str) -> list[str]:
 
 
 def related_precision(
-    enricher: Enricher, grouped: Sequence[Article], distractors: Sequence[Article], headline_only: bool
+    enricher: Enricher,
+    grouped: Sequence[Article],
+    distractors: Sequence[Article],
+    headline_only: bool,
+    embedder: Embedder | None = None,
+    vectors: dict[str, object] | None = None,
 ) -> RelatedScore:
     """P@5 of every grouped article as a query against one index of grouped + distractor articles.
 
     Every article is indexed as the wire would (headline + lead, entity tags from the headline and the
     full text) unless ``headline_only``, where both index and queries see the headline alone. All
     articles share one publication time, so the window keeps them all.
+
+    With an ``embedder`` the index is hybrid; documents are embedded in batches (``vectors`` caches them
+    by text across calls) and each query embeds its own text inside ``search``, as the wire does.
     """
-    index = RelatedIndex()
+    index = RelatedIndex(embedder=embedder)
     texts: dict[str, tuple[str, str, list[str]]] = {}
-    for a in [*grouped, *distractors]:
+    articles = [*grouped, *distractors]
+    for a in articles:
         body = "" if headline_only else a.text
-        entry = (a.headline, lead(body), _entity_ids(enricher, a.headline, body))
-        texts[a.id] = entry
-        index.add(a.id, entry[0], entry[1], entry[2], T0)
+        texts[a.id] = (a.headline, lead(body), _entity_ids(enricher, a.headline, body))
+    cache: dict[str, object] = {} if vectors is None else vectors
+    if embedder is not None:
+        missing = sorted({f"{h}\n{ld}" for h, ld, _ in texts.values()} - cache.keys())
+        for text, vector in zip(missing, embedder.embed(missing), strict=True):
+            cache[text] = vector
+    for a in articles:
+        entry = texts[a.id]
+        vector = cache.get(f"{entry[0]}\n{entry[1]}") if embedder is not None else None
+        index.add(a.id, entry[0], entry[1], entry[2], T0, vector=vector)  # type: ignore[arg-type]
     group_of = {a.id: a.group for a in grouped}
     sizes = Counter(a.group for a in grouped)
     hits = empty = queries = 0
+    took: list[float] = []
     for a in grouped:
         if sizes[a.group] < 2:
             continue  # no other article is relevant
         headline, article_lead, entities = texts[a.id]
+        started = time.perf_counter()
         links = index.search(headline, article_lead, entities, now=T0 + timedelta(hours=1), k=5, exclude_article_id=a.id)
+        took.append(time.perf_counter() - started)
         queries += 1
         empty += not links
         hits += sum(group_of.get(link.article_id) == a.group for link in links)
-    return RelatedScore(hits / (5 * queries) if queries else 0.0, empty / queries if queries else 0.0, queries, len(index))
+    took.sort()
+    p50 = 1000 * statistics.median(took) if took else 0.0
+    p95 = 1000 * took[min(len(took) - 1, int(0.95 * len(took)))] if took else 0.0
+    return RelatedScore(
+        hits / (5 * queries) if queries else 0.0, empty / queries if queries else 0.0, queries, len(index), p50, p95
+    )
 
 
 # --- Latency ------------------------------------------------------------------------------------

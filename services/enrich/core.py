@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -19,6 +20,9 @@ from services.enrich.related import RelatedIndex
 from services.enrich.text import html_to_text, lead
 from services.enrich.topics import TopicRules
 from services.enrich.vocabulary import Mention, NameFinder, Vocabulary, load_vocabulary
+
+if TYPE_CHECKING:
+    from services.enrich.semantic import Embedder
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 _CREDIT = re.compile(r"\((?:photos?|pictures?|images?|credit|photograph)(?: by|:)[^()]*\)", re.IGNORECASE)
@@ -111,10 +115,13 @@ def load_default_enricher() -> Enricher:
     return Enricher(vocabulary, topics, RelatedIndex(), NameFinder(common_words))
 
 
-def new_enricher() -> Enricher:
+def new_enricher(embedder: Embedder | None = None) -> Enricher:
     """An enricher of its own for a worker: a copy of the seed vocabulary (vocabulary events change
-    it) and an empty related index, sharing the read-only parts of ``load_default_enricher``."""
+    it) and an empty related index, sharing the read-only parts of ``load_default_enricher``.
+
+    ``embedder`` (the optional semantic extra) makes the related index hybrid (``services.enrich.related``).
+    """
     seed = load_default_enricher()
     vocabulary = seed.vocabulary.copy()
     vocabulary.build()
-    return Enricher(vocabulary, seed.topics, RelatedIndex(), seed.names)
+    return Enricher(vocabulary, seed.topics, RelatedIndex(embedder=embedder), seed.names)

@@ -11,6 +11,13 @@ ids)``. A candidate is linked only if its *match* - its BM25 divided by the sum 
 story about another subject gets no links even when the index is small and a stray word is rare,
 while a long headline + lead query is not held to sharing most of its words. Ties break on article id.
 
+With an ``embedder`` (the optional semantic extra, ``services.enrich.semantic``) each document also
+keeps its headline + lead embedding as int8 codes plus a float32 scale (388 bytes), and ``search`` pools
+the BM25 candidates that pass ``MIN_MATCH`` with the ``TOP_N`` nearest documents by cosine (at least
+``MIN_COSINE``), scores the pool ``0.5 * bm25 / max_bm25 + 0.5 * min-max(cosine)`` and takes the top 20
+by that into the same entity re-rank (the hybrid score in place of ``bm25 / max_bm25``). Without an
+embedder nothing of this runs.
+
 Memory: each document keeps its length, publication time, a bytes flag, its unique term ids (an
 ``array('I')``) and its entity ids (a tuple of ints); postings are parallel ``array`` s of document
 numbers and term frequencies. Removed or replaced documents are masked and compacted away lazily.
@@ -26,11 +33,15 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 import Stemmer  # type: ignore[import-not-found]
 
 from schemas.events import RelatedLink
+
+if TYPE_CHECKING:
+    from services.enrich.semantic import Embedder
 
 K1 = 1.5
 B = 0.75
@@ -39,6 +50,8 @@ ENTITY_WEIGHT = 0.6
 MIN_MATCH = 0.2
 MATCH_TERMS = 8
 DEFAULT_WINDOW = timedelta(days=30)
+HYBRID_BM25 = 0.5  # hybrid = HYBRID_BM25 * bm25 / max + (1 - HYBRID_BM25) * min-max(cosine)
+MIN_COSINE = 0.5  # a document found by its embedding alone must be at least this close
 
 
 def _words(spec: str) -> frozenset[str]:
@@ -74,8 +87,12 @@ class Analyzer:
 class RelatedIndex:
     """Incremental BM25 over earlier articles; ``add`` of a known id replaces that document."""
 
-    def __init__(self, analyzer: Analyzer | None = None) -> None:
+    def __init__(self, analyzer: Analyzer | None = None, embedder: Embedder | None = None) -> None:
         self._an = analyzer or Analyzer()
+        self._embedder = embedder
+        self._vec_codes = np.zeros((0, 0), dtype=np.int8)  # [capacity, dim] int8, only with an embedder
+        self._vec_scale: array[float] = array("f")
+        self._last_vector: tuple[str, np.ndarray] | None = None  # search then add embed the same text once
         self._term_ids: dict[str, int] = {}
         self._entity_ids: dict[str, int] = {}
         self._post_docs: list[array[int]] = []
@@ -112,9 +129,47 @@ class RelatedIndex:
                 out.add(n)
         return tuple(sorted(out))
 
-    def add(self, article_id: str, headline: str, lead: str, entity_ids: Iterable[str], published_at: datetime) -> None:
-        """Index an article (a new version replaces the old one)."""
+    @property
+    def embedder(self) -> Embedder | None:
+        return self._embedder
+
+    def _vector(self, text: str) -> np.ndarray:
+        """The embedding of ``text`` (the last one is kept: a search and then an add of one article)."""
+        assert self._embedder is not None
+        if self._last_vector is not None and self._last_vector[0] == text:
+            return self._last_vector[1]
+        vector: np.ndarray = self._embedder.embed([text])[0]
+        self._last_vector = (text, vector)
+        return vector
+
+    def _store_vector(self, doc: int, vector: np.ndarray) -> None:
+        from services.enrich.semantic import quantize
+
+        codes, scale = quantize(np.asarray(vector, dtype=np.float32).reshape(1, -1))
+        if doc >= self._vec_codes.shape[0] or self._vec_codes.shape[1] != codes.shape[1]:
+            grown = np.zeros((max(1024, 2 * (doc + 1)), codes.shape[1]), dtype=np.int8)
+            if self._vec_codes.shape[1] == codes.shape[1]:
+                grown[: self._vec_codes.shape[0]] = self._vec_codes
+            self._vec_codes = grown
+        self._vec_codes[doc] = codes[0]
+        self._vec_scale.append(float(scale[0]))
+
+    def add(
+        self,
+        article_id: str,
+        headline: str,
+        lead: str,
+        entity_ids: Iterable[str],
+        published_at: datetime,
+        vector: np.ndarray | None = None,
+    ) -> None:
+        """Index an article (a new version replaces the old one).
+
+        ``vector``: its embedding, if already computed (used only with an embedder; else it is embedded here).
+        """
         self.remove(article_id)
+        if self._embedder is not None:
+            self._store_vector(len(self._doc_len), self._vector(f"{headline}\n{lead}") if vector is None else vector)
         counts = Counter(self._an.terms(f"{headline}\n{lead}"))
         doc = len(self._doc_len)
         terms = array("I")
@@ -181,6 +236,9 @@ class RelatedIndex:
         self._doc_article = [articles[d] for d in live]
         self._doc_headline = [headlines[d] for d in live]
         self._by_article = {self._doc_article[i]: i for i in range(len(live))}
+        if self._embedder is not None:
+            self._vec_codes = self._vec_codes[live].copy()
+            self._vec_scale = array("f", (self._vec_scale[d] for d in live))
         self._dead = 0
         self._window_start.clear()
 
@@ -206,8 +264,12 @@ class RelatedIndex:
         k: int = 5,
         exclude_article_id: str | None = None,
         window: timedelta = DEFAULT_WINDOW,
+        vector: np.ndarray | None = None,
     ) -> list[RelatedLink]:
-        """Up to ``k`` earlier articles related to the query, best first."""
+        """Up to ``k`` earlier articles related to the query, best first.
+
+        ``vector``: the query's embedding, if already computed (used only with an embedder).
+        """
         n_live = len(self._by_article)
         if n_live == 0 or k <= 0:
             return []
@@ -243,6 +305,9 @@ class RelatedIndex:
             tfs = np.frombuffer(self._post_tfs[t], dtype=np.uint16)[first:].astype(np.float64)
             scores[docs] += idf * tfs * (K1 + 1) / (tfs + denom_len[docs])
         weight = sum(sorted(idfs, reverse=True)[:MATCH_TERMS])
+        if self._embedder is not None:
+            qvec = self._vector(f"{headline}\n{lead}") if vector is None else vector
+            return self._hybrid(scores, scores >= MIN_MATCH * weight, qvec, lo, now_ts, window, entity_ids, k, exclude_article_id)
         candidates = np.flatnonzero(scores >= MIN_MATCH * weight)
         if candidates.size == 0:
             return []
@@ -264,6 +329,62 @@ class RelatedIndex:
         wanted = set(entity_ids)
         query_entities = set(self._entities(wanted, create=False))
         unknown = len(wanted) - len(query_entities)  # entities no indexed article has
+        ranked: list[tuple[float, str, int]] = []
+        for d, score in zip(top.tolist(), top_scores.tolist(), strict=True):
+            ents = self._doc_entities[d]
+            union = len(query_entities.union(ents)) + unknown
+            jaccard = len(query_entities.intersection(ents)) / union if union else 0.0
+            final = score / best + ENTITY_WEIGHT * jaccard
+            ranked.append((-final, self._doc_article[d], d))
+        ranked.sort()
+        return [RelatedLink(article_id=a, headline=self._doc_headline[d], score=round(-neg, 4)) for neg, a, d in ranked[:k]]
+
+    def _hybrid(
+        self,
+        scores: np.ndarray,
+        bm25_ok: np.ndarray,
+        qvec: np.ndarray,
+        lo: int,
+        now_ts: float,
+        window: timedelta,
+        entity_ids: Iterable[str],
+        k: int,
+        exclude_article_id: str | None,
+    ) -> list[RelatedLink]:
+        """The semantic path of ``search``: pool, hybrid score, then the same entity re-rank."""
+        n_docs = len(self._doc_len)
+        q = np.asarray(qvec, dtype=np.float32)
+        scale = np.frombuffer(self._vec_scale, dtype=np.float32)[lo:n_docs]
+        cosine = (self._vec_codes[lo:n_docs].astype(np.float32) @ q) * scale
+        alive = np.frombuffer(self._alive, dtype=np.uint8)[lo:n_docs].astype(bool)
+        published = np.frombuffer(self._published, dtype=np.float64)[lo:n_docs]
+        usable = alive & (published <= now_ts) & (published >= now_ts - window.total_seconds())
+        if exclude_article_id is not None and exclude_article_id in self._by_article:
+            own = self._by_article[exclude_article_id] - lo
+            if own >= 0:
+                usable[own] = False
+        by_bm25 = np.flatnonzero(bm25_ok & usable)
+        by_bm25 = by_bm25[np.lexsort((by_bm25, -scores[by_bm25]))[:TOP_N]]
+        by_cosine = np.flatnonzero((cosine >= MIN_COSINE) & usable)
+        by_cosine = by_cosine[np.lexsort((by_cosine, -cosine[by_cosine]))[:TOP_N]]
+        pool = np.union1d(by_bm25, by_cosine)
+        if pool.size == 0:
+            return []
+        bm25 = scores[pool]
+        best_bm25 = float(bm25.max())
+        cos = cosine[pool].astype(np.float64)
+        spread = float(cos.max() - cos.min())
+        cos_part = (cos - cos.min()) / spread if spread > 0 else np.ones_like(cos)
+        bm25_part = bm25 / best_bm25 if best_bm25 > 0 else np.zeros_like(bm25)
+        hybrid = HYBRID_BM25 * bm25_part + (1 - HYBRID_BM25) * cos_part
+        order = np.lexsort((pool, -hybrid))[:TOP_N]
+        return self._rerank(pool[order] + lo, hybrid[order], entity_ids, k)
+
+    def _rerank(self, top: np.ndarray, top_scores: np.ndarray, entity_ids: Iterable[str], k: int) -> list[RelatedLink]:
+        best = float(top_scores[0]) or 1.0
+        wanted = set(entity_ids)
+        query_entities = set(self._entities(wanted, create=False))
+        unknown = len(wanted) - len(query_entities)
         ranked: list[tuple[float, str, int]] = []
         for d, score in zip(top.tolist(), top_scores.tolist(), strict=True):
             ents = self._doc_entities[d]

@@ -378,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"newswire: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `newswire tail | head`: the reader left, nothing is wrong
-        sys.stderr.close()
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail
         return 0
 
 
