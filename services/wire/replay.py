@@ -8,17 +8,36 @@ What is rebuilt
     - the registry: ``nw:{registry}:credentials``, ``nw:{registry}:names`` and
       ``nw:{registry}:partners`` from ``nw:{registry}:events``.
 
+    - per partition, publish's projection of each article (services/publish/articles.py), as far as
+      the log determines it: in ``nw:{p}:item:<id>`` ``published_version`` and ``item`` (the last
+      ArticlePublished entry of the article on the published stream, item as ``encode_json``),
+      ``killed`` (the version of its ArticleKilled) and ``embargo_version``/``embargo_ms`` (its last
+      EmbargoChanged before any kill, as ``_REEMBARGO`` sets them); in ``nw:{p}:versions:<id>`` every
+      content version with an ArticleEnriched event on the enriched stream (``build_item`` of the
+      filed content and the last enriched event of that version, ``first_created`` from the
+      article's first filed event: what every ``_PUBLISH`` stores whether it delivers, holds or finds
+      the version stale or killed), and every other delivered version (its item on the published
+      stream: kills, released re-embargoed versions).
+
 What is not
-    Publish-side projections (``item``, ``versions``, ``embargoed``) and delivery bookkeeping
-    (done/errors hashes, partners' ``sent`` sets, webhook outboxes) are out of scope: they record
-    decisions taken at delivery time (the clock against an embargo, whether a version was already
-    delivered), and the published stream is their log, not something to derive them from. The enrich
-    archive/related index and the vocabulary projection are not rebuilt here either.
+    - Held state: ``pending_version``/``pending_item``/``pending_fields``, the ``embargoed`` zset,
+      and the versions of kills and embargo changes that were never delivered (their canceled or
+      re-held item is built from whatever was held at the time). Whether a version was held, and
+      what was held when a kill or an embargo change was handled, depends on the wall clock when
+      ``_PUBLISH`` ran and on the interleaving of the publish and lifecycle consumer groups, neither
+      of which is on the log. These are neither compared nor touched by a switch (the switch merges
+      the item and versions hashes field by field and keeps them; ``nw:{p}:rebuild:lifecycle:<id>``
+      records which versions are kills and embargo changes).
+    - Delivery bookkeeping (done/errors hashes, partners' ``sent`` sets, webhook outboxes): it
+      records decisions taken at delivery time. The enrich archive/related index and the vocabulary
+      projection are not rebuilt here either.
+    - Publish's projection is written by consumers, after the log: a lagging publish or lifecycle
+      worker shows as differences (and a switch installs what they are about to write).
 
 How
     The pure folds below (no I/O) turn entries into projection changes. The adapter reads the
-    streams in batches (``XRANGE``, exclusive start), merges a partition's filed and published
-    streams by entry id, and writes each batch's changes into *fresh* keys (``nw:{p}:rebuild:...``,
+    streams in batches (``XRANGE``, exclusive start), merges a partition's filed, published and
+    enriched streams by entry id, and writes each batch's changes into *fresh* keys (``nw:{p}:rebuild:...``,
     ``nw:{registry}:rebuild:...``) in one ``MULTI/EXEC`` together with the last applied position of
     each stream (``nw:{p}:rebuild:position``, ``nw:{registry}:rebuild:position``). A crash mid-way
     therefore loses at most the batch in flight, and the next run resumes after the recorded
@@ -33,9 +52,11 @@ Comparison
 Switch (``switch=True``)
     Per hash slot (one partition, or the registry) one ``MULTI/EXEC`` renames every rebuilt key over
     its live key and deletes live keys the log does not produce, so the reported differences are
-    repaired. Writers need not be stopped: every live projection write happens in the same atomic
-    step as an ``XADD`` to the stream it derives from, so the switch ``WATCH``es the slot's streams
-    and first checks that their last ids are still the positions the rebuild reached. If anything
+    repaired (publish's item and versions hashes are merged field by field instead, keeping the held
+    state). Writers need not be stopped: every live projection write happens in the same atomic
+    step as an ``XADD`` to the stream it derives from or, for publish's scripts, an ``HSET`` of their
+    group's done hash, so the switch ``WATCH``es the slot's streams and done hashes and first checks
+    that the streams' last ids are still the positions the rebuild reached. If anything
     was appended in between, ``EXEC`` is refused, the rebuild catches up, compares again and retries
     (a few times; then that slot is reported as not switched). The switch is atomic per slot, not
     across slots.
@@ -57,23 +78,31 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from schemas.codec import decode_event
+from schemas.codec import decode_event, encode_json
 from schemas.events import (
     CONTENT_EVENTS,
     AnyEvent,
+    ArticleContent,
+    ArticleEnriched,
     ArticleFiled,
     ArticleKilled,
+    ArticlePublished,
     EmbargoChanged,
 )
 from schemas.partners import AnyPartnerEvent, PartnerChanged, PartnerRegistered, PartnerRemoved
-from schemas.streams import PREFIX, Stream, partition_key, registry_key, stream_key
+from schemas.streams import PREFIX, Group, Stream, partition_key, registry_key, stream_key
+from services.publish.core import build_item
 from services.wire.credentials import CredentialIssued, CredentialRevoked
-from services.wire.eventlog import as_entries
+from services.wire.eventlog import as_entries, done_key
 from services.wire.settings import Settings
 
 BATCH = 2000  # entries per XRANGE and per written batch
 USABLE, CANCELED = "usable", "canceled"
 ARTICLE, HISTORY = "article", "history"
+ITEM, VERSIONS = "item", "versions"  # publish's per-article projection (services/publish/articles.py)
+LIFECYCLE = "lifecycle"  # rebuild-only: each article's kill and embargo-change versions (a set)
+ITEM_DERIVED = ("published_version", "item", "killed", "embargo_version", "embargo_ms")
+ITEM_HELD = ("pending_version", "pending_item", "pending_fields")  # not derivable: kept, never compared
 REGISTRY_HASHES = ("credentials", "names", "partners")
 SWITCH_ATTEMPTS = 5
 SAMPLE = 50  # differences kept in the report (all are counted)
@@ -149,15 +178,17 @@ class PartitionChanges(msgspec.Struct):
     events: int = 0
 
 
-def fold_partition(entries: Iterable[tuple[str, str, Fields]], filed: str) -> PartitionChanges:
+def fold_partition(entries: Iterable[tuple[str, str, Fields]], filed: str, *,
+                   no_history: str | None = None) -> PartitionChanges:
     """Fold merged (stream key, entry id, fields) entries: article state from the ``filed`` stream,
-    history refs from every stream, and the last entry id seen on each stream."""
+    history refs from every stream but ``no_history`` (the enriched stream), and the last entry id
+    seen on each stream."""
     out = PartitionChanges()
     for stream, entry_id, fields in entries:
         out.events += 1
         out.positions[stream] = entry_id
         article = _article_of(fields)
-        if article is None:
+        if article is None or stream == no_history:
             continue
         out.history.setdefault(article, []).append(f"{stream} {entry_id}")
         if stream == filed:
@@ -169,6 +200,87 @@ def fold_partition(entries: Iterable[tuple[str, str, Fields]], filed: str) -> Pa
                 changes = article_changes(event)
                 if changes:
                     out.articles.setdefault(event.article_id, {}).update(changes)
+    return out
+
+
+def _decoded(fields: Fields) -> AnyEvent | None:
+    try:
+        return decode_event(fields)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None  # no writer appends one; a reader skips what it cannot read
+
+
+class PublishChanges(msgspec.Struct):
+    """What a run of merged entries does to publish's per-article projection (absolute values).
+
+    ``versions`` are set (``HSET``); ``versions_nx`` only where nothing is set yet (``HSETNX``): a
+    delivered item stands for its version unless an enriched event of that version is on the log,
+    whose rebuilt item is what the last ``_PUBLISH`` of the version stored.
+    """
+
+    items: dict[str, dict[str, bytes]] = msgspec.field(default_factory=dict)  # id -> item hash fields
+    versions: dict[str, dict[str, bytes]] = msgspec.field(default_factory=dict)  # id -> version -> item JSON
+    versions_nx: dict[str, dict[str, bytes]] = msgspec.field(default_factory=dict)
+    lifecycle: dict[str, set[str]] = msgspec.field(default_factory=dict)  # id -> kill/embargo-change versions
+    killed: set[str] = msgspec.field(default_factory=set)  # articles killed by this run
+
+
+def fold_publish(entries: Iterable[tuple[str, str, Fields]], *, filed: str, published: str, enriched: str,
+                 contents: Mapping[str, AnyEvent] | None = None, first_filed: Mapping[str, datetime] | None = None,
+                 killed: Iterable[str] = ()) -> PublishChanges:
+    """Publish's projection of each article, as far as the log determines it (see the module docstring).
+
+    ``contents`` are filed events (by entry id) that enriched entries of this run point at but that
+    precede the run; ``first_filed`` the time of each article's first filed event if it precedes the
+    run; ``killed`` the articles killed before the run.
+    """
+    out = PublishChanges()
+    seen: dict[str, AnyEvent] = dict(contents or {})
+    first: dict[str, datetime] = dict(first_filed or {})
+    dead = set(killed)
+    for stream, entry_id, fields in entries:
+        article = _article_of(fields)
+        if article is None:
+            continue
+        if stream == filed:
+            event = _decoded(fields)
+            if event is None:
+                continue
+            first.setdefault(event.article_id, event.occurred_at)
+            if isinstance(event, CONTENT_EVENTS):
+                seen[entry_id] = event
+            elif isinstance(event, ArticleKilled):  # _KILL: always marks the article
+                out.items.setdefault(event.article_id, {})["killed"] = str(event.version).encode()
+                out.lifecycle.setdefault(event.article_id, set()).add(str(event.version))
+                dead.add(event.article_id)
+                out.killed.add(event.article_id)
+            elif isinstance(event, EmbargoChanged):  # _REEMBARGO: ignored once killed
+                out.lifecycle.setdefault(event.article_id, set()).add(str(event.version))
+                if event.article_id not in dead:
+                    out.items.setdefault(event.article_id, {}).update({
+                        "embargo_version": str(event.version).encode(),
+                        "embargo_ms": str(embargo_ms(event.embargoed_until)).encode()})
+        elif stream == enriched:
+            event = _decoded(fields)
+            if not isinstance(event, ArticleEnriched):
+                continue
+            content = seen.get(event.source_entry_id)
+            if not isinstance(content, ArticleContent) or content.event_id != event.source_event_id:
+                continue  # PublishHandler refuses it (MissingSource): nothing is stored
+            created = content.occurred_at if content.version == 1 else first.get(event.article_id)
+            item = encode_json(build_item(content, event, first_created=created))
+            version = str(event.version)
+            out.versions.setdefault(event.article_id, {})[version] = item  # _PUBLISH stores it whatever it decides
+            out.versions_nx.get(event.article_id, {}).pop(version, None)
+        elif stream == published:
+            event = _decoded(fields)
+            if not isinstance(event, ArticlePublished):
+                continue
+            item = encode_json(event.item)
+            version = str(event.version)
+            out.items.setdefault(event.article_id, {}).update({"published_version": version.encode(), "item": item})
+            if version not in out.versions.get(event.article_id, {}):
+                out.versions_nx.setdefault(event.article_id, {}).setdefault(version, item)
     return out
 
 
@@ -326,6 +438,7 @@ class _Slot:
 
     tag: str
     streams: list[str]
+    watched: list[str]  # the streams, and whatever else every writer of the slot's projections touches
 
     async def rebuild(self, redis: Redis, progress: Callable[[int], None], batch: int) -> int:
         raise NotImplementedError
@@ -333,6 +446,15 @@ class _Slot:
     async def compare(self, redis: Redis, report: ReplayReport | None) -> tuple[list[tuple[str, str]], list[str]]:
         """Report differences; returns (rebuilt key, live key) pairs and live keys to delete."""
         raise NotImplementedError
+
+    def install(self, tx: Any, renames: list[tuple[str, str]], deletes: list[str]) -> None:
+        for source, target in renames:
+            tx.rename(source, target)
+        if deletes:
+            tx.delete(*deletes)
+
+    async def leftovers(self, redis: Redis) -> list[str]:
+        return []
 
     async def positions(self, redis: Redis) -> dict[str, str]:
         raw = await redis.hgetall(position_key(self.tag))  # type: ignore[misc]
@@ -353,7 +475,14 @@ class _Partition(_Slot):
         self.tag = f"{{p{partition}}}"
         self.filed = stream_key(Stream.FILED, partition)
         self.published = stream_key(Stream.PUBLISHED, partition)
-        self.streams = [self.filed, self.published]
+        self.enriched = stream_key(Stream.ENRICHED, partition)
+        self.streams = [self.filed, self.published, self.enriched]
+        # _PUBLISH, _KILL and _REEMBARGO record every call in their group's done hash, in the same
+        # script as their projection writes (_RELEASE appends to the published stream).
+        self.watched = [*self.streams, done_key(Group.PUBLISH, partition), done_key(Group.LIFECYCLE, partition)]
+
+    def _key(self, kind: str, article: str) -> str:
+        return partition_key(f"{kind}:{article}", self.partition)
 
     async def rebuild(self, redis: Redis, progress: Callable[[int], None], batch: int) -> int:
         after = await self.positions(redis)
@@ -391,9 +520,67 @@ class _Partition(_Slot):
             progress(len(run))
         return applied
 
+    async def _lookups(self, redis: Redis, run: list[tuple[str, str, Fields]]
+                       ) -> tuple[dict[str, AnyEvent], dict[str, datetime], set[str]]:
+        """What the publish fold of ``run`` needs from before it: the filed events its enriched
+        entries point at, the time of their articles' first filed event, and which articles with an
+        embargo change in the run were killed before it (all from the rebuild, i.e. the log)."""
+        in_run = {entry_id for stream, entry_id, _ in run if stream == self.filed}
+        sources: set[str] = set()
+        later: set[str] = set()  # articles of enriched versions > 1
+        changed: set[str] = set()
+        for stream, _entry_id, fields in run:
+            if stream == self.enriched:
+                event = _decoded(fields)
+                if isinstance(event, ArticleEnriched):
+                    if event.source_entry_id not in in_run:
+                        sources.add(event.source_entry_id)
+                    if event.version != 1:
+                        later.add(event.article_id)
+            elif stream == self.filed and _text(fields.get(b"type", b"")).startswith("article.embargo"):
+                article = _article_of(fields)
+                if article:
+                    changed.add(article)
+        articles = sorted(later)
+        async with redis.pipeline(transaction=False) as pipe:
+            for article in articles:
+                pipe.lindex(rebuild_key(self._key(HISTORY, article)), 0)
+            for article in sorted(changed):
+                pipe.hexists(rebuild_key(self._key(ITEM, article)), "killed")
+            found = await pipe.execute()
+        firsts = dict(zip(articles, found[:len(articles)], strict=True))
+        killed = {a for a, dead in zip(sorted(changed), found[len(articles):], strict=True) if dead}
+        refs = {a: _text(ref).split(" ", 1) for a, ref in firsts.items() if ref}
+        wanted = sorted({(self.filed, e) for e in sources} | {(s, e) for s, e in refs.values()})
+        async with redis.pipeline(transaction=False) as pipe:
+            for stream, entry_id in wanted:
+                pipe.xrange(stream, entry_id, entry_id, count=1)
+            rows = await pipe.execute()
+        fetched: dict[tuple[str, str], AnyEvent] = {}
+        for key, got in zip(wanted, rows, strict=True):
+            entries = as_entries(got)
+            event = _decoded(entries[0][1]) if entries else None
+            if event is not None:
+                fetched[key] = event
+        contents = {e: fetched[(self.filed, e)] for e in sources if (self.filed, e) in fetched}
+        first = {a: fetched[(s, e)].occurred_at for a, (s, e) in refs.items() if (s, e) in fetched}
+        return contents, first, killed
+
     async def _write(self, redis: Redis, run: list[tuple[str, str, Fields]]) -> int:
-        changes = fold_partition(run, self.filed)
+        changes = fold_partition(run, self.filed, no_history=self.enriched)
+        contents, first, killed = await self._lookups(redis, run)
+        publish = fold_publish(run, filed=self.filed, published=self.published, enriched=self.enriched,
+                               contents=contents, first_filed=first, killed=killed)
         async with redis.pipeline(transaction=True) as tx:
+            for article, values in publish.items.items():
+                tx.hset(rebuild_key(self._key(ITEM, article)), mapping=values)  # type: ignore[arg-type]
+            for article, values in publish.versions_nx.items():
+                for version, item in values.items():
+                    tx.hsetnx(rebuild_key(self._key(VERSIONS, article)), version, item)
+            for article, values in publish.versions.items():
+                tx.hset(rebuild_key(self._key(VERSIONS, article)), mapping=values)  # type: ignore[arg-type]
+            for article, lifecycle in publish.lifecycle.items():
+                tx.sadd(rebuild_key(self._key(LIFECYCLE, article)), *sorted(lifecycle))
             for article, fields in changes.articles.items():
                 tx.hset(rebuild_key(partition_key(f"{ARTICLE}:{article}", self.partition)),
                         mapping=fields)  # type: ignore[arg-type]
@@ -408,7 +595,7 @@ class _Partition(_Slot):
         rebuilt_prefix = f"{PREFIX}:{self.tag}:rebuild:"
         live: set[str] = set()
         rebuilt: set[str] = set()
-        kinds = (f"{ARTICLE}:", f"{HISTORY}:")
+        kinds = (f"{ARTICLE}:", f"{HISTORY}:", f"{ITEM}:", f"{VERSIONS}:")
         async for raw in redis.scan_iter(match=f"{PREFIX}:{self.tag}:*", count=10_000):
             key = _text(raw)
             if key.startswith(rebuilt_prefix):
@@ -422,21 +609,30 @@ class _Partition(_Slot):
             chunk = keys[start:start + 500]
             async with redis.pipeline(transaction=False) as pipe:
                 for key in chunk:
+                    rest = key[len(live_prefix):]
                     for k in (key, rebuild_key(key)):
-                        if key[len(live_prefix):].startswith(f"{ARTICLE}:"):
-                            pipe.hgetall(k)
-                        else:
+                        if rest.startswith(f"{HISTORY}:"):
                             pipe.lrange(k, 0, -1)
+                        else:
+                            pipe.hgetall(k)
+                    # versions of kills and embargo changes: compared only if delivered
+                    pipe.smembers(rebuild_key(live_prefix + LIFECYCLE + rest[len(VERSIONS):]))
                 values = await pipe.execute()
             for i, key in enumerate(chunk):
                 if report is None:
                     continue
                 report.keys += key in rebuilt
-                now, new = values[2 * i], values[2 * i + 1]
+                now, new, lifecycle = values[3 * i], values[3 * i + 1], values[3 * i + 2]
+                rest = key[len(live_prefix):]
                 if isinstance(now, dict):
                     a, b = _bytes_map(now), _bytes_map(new)
+                    if rest.startswith(f"{ITEM}:"):
+                        a = {k: v for k, v in a.items() if k in ITEM_DERIVED}
+                    elif rest.startswith(f"{VERSIONS}:"):
+                        held = {_text(v) for v in lifecycle}
+                        a = {k: v for k, v in a.items() if k in b or k not in held}
                     equal = a == b
-                    shown = (str(dict(sorted(a.items()))) if a else "", str(dict(sorted(b.items()))) if b else "")
+                    shown = (_shown(a), _shown(b))
                 else:
                     la, lb = [_text(v) for v in now], [_text(v) for v in new]
                     equal = same_history(la, lb)
@@ -447,12 +643,73 @@ class _Partition(_Slot):
                 report.differ(Difference(key, kind, *shown))
         return [(rebuild_key(k), k) for k in sorted(rebuilt)], sorted(live - rebuilt)
 
+    def install(self, tx: Any, renames: list[tuple[str, str]], deletes: list[str]) -> None:
+        """Queue the switch: article states and histories are renamed over (or deleted); publish's
+        item and versions hashes are merged field by field, keeping what the log does not determine
+        (held versions, see the module docstring)."""
+        live_prefix = f"{PREFIX}:{self.tag}:"
+        plain: list[str] = []
+        for source, target in renames:
+            if _publish_kind(target[len(live_prefix):]):
+                self._merge(tx, source, target)
+            else:
+                tx.rename(source, target)
+        for key in deletes:
+            if _publish_kind(key[len(live_prefix):]):
+                self._merge(tx, rebuild_key(key), key)
+            else:
+                plain.append(key)
+        if plain:
+            tx.delete(*plain)
+
+    def _merge(self, tx: Any, source: str, target: str) -> None:
+        rest = target[len(f"{PREFIX}:{self.tag}:"):]
+        if rest.startswith(f"{ITEM}:"):
+            tx.eval(_MERGE, 2, target, source, *ITEM_HELD)
+        else:
+            lifecycle = rebuild_key(f"{PREFIX}:{self.tag}:{LIFECYCLE}{rest[len(VERSIONS):]}")
+            tx.eval(_MERGE, 3, target, source, lifecycle)
+
+    async def leftovers(self, redis: Redis) -> list[str]:
+        """Rebuild-only keys to drop with a switch."""
+        return [_text(k) async for k in redis.scan_iter(match=f"{PREFIX}:{self.tag}:rebuild:{LIFECYCLE}:*",
+                                                        count=10_000)]
+
+
+def _publish_kind(rest: str) -> bool:
+    return rest.startswith((f"{ITEM}:", f"{VERSIONS}:"))
+
+
+def _shown(values: Mapping[str, str]) -> str:
+    if not values:
+        return ""
+    return str({k: v if len(v) <= 80 else v[:77] + "..." for k, v in sorted(values.items())})
+
+
+# KEYS: live hash, rebuilt hash, [rebuild-only set of live fields to keep]. ARGV: more fields to keep.
+# The live hash ends up with the rebuilt fields, plus the kept fields it had; the rebuilt hash goes.
+_MERGE = """
+local keep = {}
+for _, f in ipairs(ARGV) do keep[f] = true end
+if KEYS[3] then for _, f in ipairs(redis.call('SMEMBERS', KEYS[3])) do keep[f] = true end end
+local rebuilt = redis.call('HGETALL', KEYS[2])
+local new = {}
+for i = 1, #rebuilt, 2 do new[rebuilt[i]] = true end
+for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if not keep[f] and not new[f] then redis.call('HDEL', KEYS[1], f) end
+end
+for i = 1, #rebuilt, 2 do redis.call('HSET', KEYS[1], rebuilt[i], rebuilt[i + 1]) end
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
 
 class _Registry(_Slot):
     def __init__(self) -> None:
         self.tag = "{registry}"
         self.stream = registry_key("events")
         self.streams = [self.stream]
+        self.watched = self.streams
 
     async def rebuild(self, redis: Redis, progress: Callable[[int], None], batch: int) -> int:
         after = (await self.positions(redis))[self.stream]
@@ -511,18 +768,18 @@ class _Registry(_Slot):
 async def _switch(redis: Redis, slot: _Slot, renames: list[tuple[str, str]], deletes: list[str]) -> bool:
     """Install the rebuild in one transaction, unless a stream of the slot moved since it was read."""
     positions = await slot.positions(redis)
+    leftovers = await slot.leftovers(redis)
     async with redis.pipeline(transaction=True) as tx:
-        await tx.watch(*slot.streams)
+        await tx.watch(*slot.watched)
         for stream in slot.streams:
             if await _last_id(tx, stream) != positions[stream]:  # type: ignore[arg-type]
                 await tx.unwatch()  # type: ignore[no-untyped-call]
                 return False
         recorded = bool(await tx.exists(position_key(slot.tag)))
         tx.multi()  # type: ignore[no-untyped-call]
-        for source, target in renames:
-            tx.rename(source, target)
-        if deletes:
-            tx.delete(*deletes)
+        slot.install(tx, renames, deletes)
+        if leftovers:
+            tx.delete(*leftovers)
         if recorded:
             tx.rename(position_key(slot.tag), replayed_key(slot.tag))
         try:

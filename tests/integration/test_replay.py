@@ -15,8 +15,10 @@ import pytest
 import redis as sync_redis
 from redis.asyncio import Redis
 
+from schemas.codec import encode_event
 from schemas.events import (
     ArticleCorrected,
+    ArticleEnriched,
     ArticleFiled,
     ArticleKilled,
     ArticlePublished,
@@ -26,8 +28,19 @@ from schemas.events import (
 )
 from schemas.ninjs import NinjsItem
 from schemas.partners import Filters
-from schemas.streams import Group, Stream, article_key, history_key, partition_of, registry_key, stream_key
-from services.publish.articles import ArticleProjection
+from schemas.streams import (
+    Group,
+    Stream,
+    article_key,
+    history_key,
+    item_key,
+    partition_of,
+    registry_key,
+    stream_key,
+    versions_key,
+)
+from services.publish.app import LifecycleHandler, PublishHandler
+from services.publish.articles import ArticleProjection, EmbargoReleaser
 from services.publish.partners import PartnerRegistry
 from services.wire.credentials import Role, issue, revoke
 from services.wire.eventlog import EventLog
@@ -58,6 +71,13 @@ async def _publish(projection: ArticleProjection, article: str, version: int, pa
     await script(keys=keys, args=args)
 
 
+async def _run(handler: LifecycleHandler | PublishHandler, event: Event, entry_id: str, partitions: int) -> None:
+    call = await handler.handle(event, entry_id, partition_of(event.article_id, partitions))  # type: ignore[arg-type]
+    if call is not None:
+        script, keys, args = call
+        await script(keys=keys, args=args)
+
+
 async def _article_life(log: EventLog, projection: ArticleProjection, rng: random.Random, n: int) -> int:
     """File one article and put it through a random lifecycle; returns the events appended."""
     article = f"urn:newswire:article:{uuid.UUID(int=rng.getrandbits(128))}"
@@ -84,9 +104,11 @@ async def _article_life(log: EventLog, projection: ArticleProjection, rng: rando
             event = ArticleKilled(**_common(article, version + 1), reason="legal", category="legal")  # type: ignore[arg-type]
             code, _ = await log.command(event, seen_version=version, status="canceled")
         assert code == 1
+        if isinstance(event, ArticleKilled | EmbargoChanged):  # what publish's lifecycle worker does with it
+            await _run(LifecycleHandler(projection), event, _, log.settings.partitions)
         version += 1
         appended += 1
-        if rng.random() < 0.4:
+        if rng.random() < 0.4 and not isinstance(event, ArticleKilled | EmbargoChanged):  # only content is enriched
             await _publish(projection, article, version, log.settings.partitions)
             appended += 1
         if isinstance(event, ArticleKilled):
@@ -125,6 +147,7 @@ async def wire(redis: Redis, redis_url: str) -> tuple[Settings, int]:
     settings = Settings(redis_url=redis_url, partitions=PARTITIONS)
     log = EventLog(redis, settings)
     await log.ensure_groups(Stream.ENRICHED, Group.PUBLISH)
+    await log.ensure_groups(Stream.FILED, Group.LIFECYCLE)
     projection = ArticleProjection(redis)
     rng = random.Random(5)
     appended = 0
@@ -247,3 +270,104 @@ def test_the_command_reports_and_repairs(redis_url: str, wire: tuple[Settings, i
         assert sync.hget(registry_key("partners"), "partner-1") != b"{}"
     finally:
         sync.close()
+
+
+async def _enrich_and_publish(redis: Redis, handler: PublishHandler, content: Event, entry_id: str) -> None:
+    """What enrich then publish do with a content event: an ArticleEnriched on the log, then _PUBLISH."""
+    partition = partition_of(content.article_id, PARTITIONS)
+    enriched = ArticleEnriched(**_common(content.article_id, content.version), source_event_id=content.event_id,  # type: ignore[arg-type]
+                               source_entry_id=entry_id)
+    out = await redis.xadd(stream_key(Stream.ENRICHED, partition), encode_event(enriched))  # type: ignore[arg-type]
+    await _run(handler, enriched, out.decode(), PARTITIONS)
+
+
+async def test_publish_projection_is_rebuilt_from_the_real_scripts_and_repaired(redis: Redis, redis_url: str) -> None:
+    settings = Settings(redis_url=redis_url, partitions=PARTITIONS)
+    log = EventLog(redis, settings)
+    for stream, group in ((Stream.ENRICHED, Group.PUBLISH), (Stream.FILED, Group.LIFECYCLE)):
+        await log.ensure_groups(stream, group)
+    projection = ArticleProjection(redis)
+    publisher, lifecycle = PublishHandler(log, projection), LifecycleHandler(projection)
+    now = datetime.now(UTC)
+    soon, later = now + timedelta(seconds=1), now + timedelta(hours=5)
+    articles: list[str] = []
+
+    async def step(event: Event, *, seen: int | None = None, status: str = "", embargo: datetime | None = None,
+                   enrich: bool = True) -> None:
+        if seen is None:
+            code, entry_id = await log.file(event, embargo_ms=embargo_ms(embargo))
+        else:
+            keep = isinstance(event, ArticleKilled)  # a kill keeps the embargo
+            code, entry_id = await log.command(event, seen_version=seen, status=status,
+                                               embargo_ms=None if keep else embargo_ms(embargo))
+        assert code == 1
+        if isinstance(event, ArticleKilled | EmbargoChanged):
+            await _run(lifecycle, event, entry_id, PARTITIONS)
+        elif enrich:
+            await _enrich_and_publish(redis, publisher, event, entry_id)
+
+    for n in range(60):
+        article = f"urn:newswire:article:pub-{n}"
+        articles.append(article)
+        kind = n % 6
+        embargo = {0: None, 1: later, 2: soon, 3: later, 4: None, 5: later}[kind]
+        await step(_content(ArticleFiled, article, 1, embargo), embargo=embargo)
+        await step(_content(ArticleUpdated, article, 2, embargo), seen=1, embargo=embargo)
+        if kind == 0:  # delivered, corrected, killed after delivery
+            await step(_content(ArticleCorrected, article, 3, None, correction_note="name"), seen=2)
+            await step(ArticleKilled(**_common(article, 4), reason="legal", category="legal"), seen=3,  # type: ignore[arg-type]
+                       status="canceled")
+        elif kind == 1:  # held, re-embargoed while held, then an embargo change after it
+            await step(EmbargoChanged(**_common(article, 3), embargoed_until=later + timedelta(hours=1)), seen=2,  # type: ignore[arg-type]
+                       embargo=later + timedelta(hours=1))
+            await step(_content(ArticleUpdated, article, 4, later), seen=3, embargo=later)
+        elif kind == 2:  # held a second, re-embargoed to soon, released below
+            await step(EmbargoChanged(**_common(article, 3), embargoed_until=soon), seen=2, embargo=soon)  # type: ignore[arg-type]
+        elif kind == 3:  # held, killed before release: never delivered
+            await step(ArticleKilled(**_common(article, 3), reason="dup", category="duplicate"), seen=2,  # type: ignore[arg-type]
+                       status="canceled")
+        elif kind == 4:  # a version enriched twice (the second _PUBLISH is stale), one never enriched
+            content = _content(ArticleUpdated, article, 3, None)
+            await step(content, seen=2, enrich=False)
+            rows = await redis.xrevrange(stream_key(Stream.FILED, partition_of(article, PARTITIONS)), count=50)
+            entry = next(i.decode() for i, f in rows if f[b"id"] == content.event_id.encode())
+            await _enrich_and_publish(redis, publisher, content, entry)
+            await _enrich_and_publish(redis, publisher, content, entry)
+            await step(_content(ArticleUpdated, article, 4, None), seen=3, enrich=False)
+        else:  # embargo lifted while held: the re-held item is delivered at once by the releaser
+            await step(EmbargoChanged(**_common(article, 3), embargoed_until=None), seen=2)  # type: ignore[arg-type]
+    await asyncio.sleep(max(0.0, (soon - datetime.now(UTC)).total_seconds()) + 0.1)
+    released = await EmbargoReleaser(projection, PARTITIONS).release_due()
+    assert released >= 10
+
+    report = await replay(redis, settings, progress=_quiet, switch=False)
+    assert report.difference_count == 0, [str(d) for d in report.differences]
+    assert report.keys >= 4 * len(articles)
+
+    # corrupt the derivable part of some items; held versions and pending_* must survive the switch
+    holding = [a for a in articles[1::6] if await redis.hexists(item_key(a, partition_of(a, PARTITIONS)), "pending_item")]
+    held = holding[0]
+    hp = partition_of(held, PARTITIONS)
+    good_held = await redis.hgetall(item_key(held, hp))
+    good_held_versions = await redis.hgetall(versions_key(held, hp))
+    delivered = articles[0]
+    dp = partition_of(delivered, PARTITIONS)
+    good_item = await redis.hgetall(item_key(delivered, dp))
+    good_versions = await redis.hgetall(versions_key(delivered, dp))
+    await redis.hset(item_key(delivered, dp), mapping={"item": b"{}", "published_version": 99})
+    await redis.hdel(item_key(delivered, dp), "killed")
+    await redis.hset(versions_key(delivered, dp), "77", b"{}")
+    await redis.hset(item_key(held, hp), "embargo_ms", 1)
+
+    found = await replay(redis, settings, progress=_quiet, switch=False)
+    assert {d.key for d in found.differences} == {item_key(delivered, dp), versions_key(delivered, dp),
+                                                  item_key(held, hp)}, [str(d) for d in found.differences]
+    fixed = await replay(redis, settings, progress=_quiet, switch=True)
+    assert fixed.difference_count == 3 and not fixed.refused
+    assert await redis.hgetall(item_key(delivered, dp)) == good_item
+    assert await redis.hgetall(versions_key(delivered, dp)) == good_versions
+    assert await redis.hgetall(item_key(held, hp)) == good_held
+    assert await redis.hgetall(versions_key(held, hp)) == good_held_versions
+    assert not [k async for k in redis.scan_iter(match="nw:*:rebuild:*")]
+    again = await replay(redis, settings, progress=_quiet, switch=False)
+    assert again.difference_count == 0, [str(d) for d in again.differences]
