@@ -153,7 +153,7 @@ async def test_kill_reaches_every_prior_recipient_whatever_its_filters_now(wire:
 
 def test_a_kill_before_the_embargo_passes_means_nothing_is_ever_delivered(wire: Wire) -> None:
     desk = Desk(wire)
-    until = datetime.now(UTC) + timedelta(seconds=3)
+    until = datetime.now(UTC) + timedelta(seconds=8)  # ample time to kill it first, even on a busy machine
     article = wire.file({**BELARUS_EARLIER, "embargoedUntil": until.isoformat()})["articleId"]
     wire.file(UNRELATED_SPORT)  # a marker that the pipeline has moved past the embargoed story
     desk.wait_feed(wire.partner_token, lambda items: len(items) == 1)
@@ -166,7 +166,7 @@ def test_a_kill_before_the_embargo_passes_means_nothing_is_ever_delivered(wire: 
 
 def test_embargo_is_released_after_a_restart_of_the_publish_worker(wire: Wire) -> None:
     desk = Desk(wire)
-    until = datetime.now(UTC) + timedelta(seconds=4)
+    until = datetime.now(UTC) + timedelta(seconds=8)  # ample time to build and hold it first
     article = wire.file({**BELARUS_EARLIER, "embargoedUntil": until.isoformat()})["articleId"]
     deadline = time.monotonic() + 20
     while httpx.get(wire.ingest_url + path(article), headers=desk.editor).json().get("headlines") is None:
