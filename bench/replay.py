@@ -36,9 +36,9 @@ from schemas.events import (
     Event,
 )
 from schemas.ninjs import NinjsItem
-from schemas.streams import Stream, article_key, history_key, partition_of, stream_key
+from schemas.streams import Stream, article_key, history_key, item_key, partition_of, stream_key, versions_key
 from services.wire.redis_server import RedisServer
-from services.wire.replay import fold_articles, replay
+from services.wire.replay import fold_articles, fold_publish, replay
 from services.wire.settings import Settings
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -106,6 +106,18 @@ async def build_log(redis: Redis, target: int, partitions: int) -> int:
                 pipe.rpush(history_key(article, partition), f"{stream} {entry_id.decode()}")
             for article, state in states.items():
                 pipe.hset(article_key(article, partition_of(article, partitions)), mapping=state)  # type: ignore[arg-type]
+            for partition in range(partitions):  # publish's projection, as its scripts would have left it
+                entries = [(stream, entry_id.decode(), {k.encode(): v for k, v in fields.items()})
+                           for (stream, article, fields), entry_id
+                           in zip(chunk, ids, strict=True) if partition_of(article, partitions) == partition]
+                changes = fold_publish(entries, filed=stream_key(Stream.FILED, partition),
+                                       published=stream_key(Stream.PUBLISHED, partition),
+                                       enriched=stream_key(Stream.ENRICHED, partition))
+                for article, fields_set in changes.items.items():
+                    pipe.hset(item_key(article, partition), mapping=fields_set)  # type: ignore[arg-type]
+                for article in set(changes.versions) | set(changes.versions_nx):
+                    versions = {**changes.versions_nx.get(article, {}), **changes.versions.get(article, {})}
+                    pipe.hset(versions_key(article, partition), mapping=versions)  # type: ignore[arg-type]
             await pipe.execute()
         appended += len(chunk)
         print(f"\rbuilding the log: {appended}/{target}", end="", file=sys.stderr, flush=True)
@@ -140,6 +152,8 @@ async def run(url: str, events: int, partitions: int, batch: int) -> int:
               f"{report.events / fold_seconds:,.0f} events/s")
         print(f"        with the comparison of {report.keys:,} keys: {report.seconds:.1f} s = "
               f"{report.rate:,.0f} events/s; differences: {report.difference_count}")
+        for difference in report.differences[:3]:
+            print(f"        e.g. {difference}")
         return 0 if report.difference_count == 0 and report.events == appended else 1
     finally:
         await redis.aclose()
