@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 from html.parser import HTMLParser
 
 LEAD_CHARS = 300
@@ -62,12 +63,41 @@ class _TextCollector(HTMLParser):
             self.parts.append(data)
 
 
+# Simple markup (tags with quoted or bare attributes; no comments, scripts or stray "<"), as
+# filed bodies almost always are, is split by one regex instead of ``HTMLParser``'s Python-level
+# scanner; the parts are exactly those ``_TextCollector`` would collect. Anything else takes the parser.
+_SIMPLE_TAG = re.compile(
+    r"<(/?)([a-zA-Z][a-zA-Z0-9]*)(?:\s+[a-zA-Z_:][-a-zA-Z0-9_:.]*(?:\s*=\s*(?:\"[^\"<>&]*\"|'[^'<>&]*'))?)*\s*(/?)>"
+)
+
+
+def _simple_parts(html: str) -> list[str] | None:
+    pieces = _SIMPLE_TAG.split(html)  # text, (slash, name, self-closing, text)*
+    parts: list[str] = []
+    for i in range(0, len(pieces), 4):
+        data = pieces[i]
+        if "<" in data:
+            return None
+        if data:
+            parts.append(unescape(data) if "&" in data else data)  # as ``convert_charrefs`` does
+        if i + 3 < len(pieces):
+            closing, name, self_closing = pieces[i + 1], pieces[i + 2].lower(), pieces[i + 3]
+            if name in _SKIP_TAGS or (closing and self_closing):
+                return None
+            if name in _BLOCK_TAGS:
+                parts.append("\n\n\n\n" if self_closing else "\n\n")  # <br/>: a start and an end tag
+    return parts
+
+
 def html_to_text(html: str) -> str:
     """Strip tags and decode entities; block elements and blank lines become paragraph breaks."""
-    parser = _TextCollector()
-    parser.feed(html)
-    parser.close()
-    raw = "".join(parser.parts)
+    parts = _simple_parts(html)
+    if parts is None:
+        parser = _TextCollector()
+        parser.feed(html)
+        parser.close()
+        parts = parser.parts
+    raw = "".join(parts)
     # A single newline inside a paragraph is just a space.
     paras = (_SPACES.sub(" ", p.replace("\n", " ")).strip() for p in _BREAKS.split(raw))
     return "\n\n".join(p for p in paras if p)

@@ -19,6 +19,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import compress
 from pathlib import Path
 
 import Stemmer  # type: ignore[import-not-found]
@@ -31,6 +32,7 @@ BODY_HIT_CAP = 3
 SHORT_WORDS = 80  # an article of fewer words (a brief, a headline and a summary) ...
 SHORT_SCALE = 0.5  # ... needs only half a rule's threshold
 
+_STEM_CACHE_MAX = 200_000  # distinct words; the cache starts again when it is full
 _WORD = re.compile(r"[^\W_]+(?:'(?!s\b)[^\W_]+)?")  # "russia's" -> "russia", "s"; "o'neill" stays one word
 
 
@@ -185,6 +187,7 @@ class TopicRules:
         self.topics = {t.code: t for t in topics}
         self.max_topics = max_topics
         self._stemmer = Stemmer.Stemmer("english")
+        self._stem_cache: dict[str, str] = {}
         self._rules: list[tuple[Rule, dict[tuple[str, ...], float]]] = []
         self._phrase_starts: set[str] = set()
         for rule in rules:
@@ -207,7 +210,14 @@ class TopicRules:
 
     def _stems(self, text: str) -> list[str]:
         words = _WORD.findall(text.lower().replace("’", "'"))
-        return list(self._stemmer.stemWords(words))
+        # Each distinct word is stemmed once per process (PyStemmer's own cache still costs a call per word).
+        cache = self._stem_cache
+        new = [w for w in set(words) if w not in cache]
+        if new:
+            if len(cache) > _STEM_CACHE_MAX:
+                cache.clear()
+            cache.update(zip(new, self._stemmer.stemWords(new), strict=True))
+        return list(map(cache.__getitem__, words))
 
     def _grams(self, stems: list[str]) -> Counter[tuple[str, ...]]:
         """Counts of the rule grams in ``stems`` (one- to three-word), and only those."""
@@ -215,13 +225,11 @@ class TopicRules:
         grams: Counter[tuple[str, ...]] = Counter()
         for s in self._unigrams.intersection(stems):
             grams[(s,)] = 0
-        starts = self._phrase_starts
-        for i, s in enumerate(stems):
-            if s in starts:
-                if (two := tuple(stems[i : i + 2])) in wanted:
-                    grams[two] += 1
-                if (three := tuple(stems[i : i + 3])) in wanted:
-                    grams[three] += 1
+        for i in compress(range(len(stems)), map(self._phrase_starts.__contains__, stems)):
+            if (two := tuple(stems[i : i + 2])) in wanted:
+                grams[two] += 1
+            if (three := tuple(stems[i : i + 3])) in wanted:
+                grams[three] += 1
         if grams:
             counts = Counter(stems)
             for g in grams:

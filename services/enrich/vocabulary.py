@@ -22,6 +22,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -109,12 +110,22 @@ def case_ok(alias: str, span: str) -> bool:
     return all(not a.isupper() or s.isupper() for a, s in zip(alias, span, strict=False))
 
 
+# ``[\W_]`` is exactly "not ``str.isalnum``". ASCII runs go through ``bytes.translate`` (no per-match work,
+# unlike ``re.sub`` with a match for every space); the few non-ASCII runs (quotes, dashes, accented
+# letters) through the regex.
+_ASCII_SPACED = bytes(c if chr(c).isalnum() else 32 for c in range(128)) + bytes(range(128, 256))
+_NON_ASCII_RUN = re.compile(r"([^\x00-\x7f]+)")
 _NON_WORD = re.compile(r"[\W_]")
 
 
 def _spaced(text: str) -> str:
     """``text`` with every character that is not a letter or digit replaced by a space (same length)."""
-    return _NON_WORD.sub(" ", text)
+    if text.isascii():
+        return text.encode("ascii").translate(_ASCII_SPACED).decode("ascii")
+    parts = _NON_ASCII_RUN.split(text)  # ASCII runs at even indices, non-ASCII runs at odd ones
+    for i, part in enumerate(parts):
+        parts[i] = _NON_WORD.sub(" ", part) if i % 2 else part.encode("ascii").translate(_ASCII_SPACED).decode("ascii")
+    return "".join(parts)
 
 
 def _bounded(text: str, start: int, end: int) -> bool:
@@ -338,6 +349,7 @@ _COMMON = _words(
 )
 
 
+@lru_cache(maxsize=65_536)
 def slug(name: str) -> str:
     out, dash = [], False
     for c in fold(name).lower():
@@ -610,7 +622,8 @@ def _line(text: str, start: int, end: int) -> str:
     return text[text.rfind("\n", 0, start) + 1 : (e if (e := text.find("\n", end)) >= 0 else len(text))]
 
 
-_ACRONYM = re.compile(r"(?<![\w'’-])[A-Z]{2,5}(?=['’]s?(?![\w'’-])|(?![\w'’-]))")
+# The lookbehind sits after the first capital (same meaning) so the regex engine can skip ahead to capitals.
+_ACRONYM = re.compile(r"[A-Z](?<![\w'’-][A-Z])[A-Z]{1,4}(?=['’]s?(?![\w'’-])|(?![\w'’-]))")
 
 
 def _acronyms(text: str, covered: bytearray, found: list[_Found]) -> None:

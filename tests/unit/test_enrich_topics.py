@@ -66,3 +66,32 @@ def test_economy_interest_rates(rules: TopicRules) -> None:
         )
     }
     assert {"medtop:04000000", "medtop:20000371"} <= codes
+
+
+_GOLDEN_SUBJECTS = {
+    "BELARUS_EARLIER": [("medtop:15000000", 100, 53), ("medtop:16000000", 100, 53), ("medtop:11000000", 67, 39)],
+    "RUSSIA_LEAVES_BELARUS": [("medtop:16000000", 100, 99)],
+    "UNRELATED_SPORT": [("medtop:15000000", 100, 99), ("medtop:20000822", 53, 81)],
+}
+
+
+@pytest.mark.parametrize("story", sorted(_GOLDEN_SUBJECTS))
+def test_fixture_story_subjects_are_unchanged(rules: TopicRules, story: str) -> None:
+    from services.enrich.text import html_to_text
+    from tests import fixtures
+
+    filed = getattr(fixtures, story)
+    subjects = rules.subjects(filed["headline"], html_to_text(filed["body"]))
+    assert [(s.code, s.relevance, s.confidence) for s in subjects] == _GOLDEN_SUBJECTS[story]
+
+
+def test_stemming_is_the_same_from_the_word_cache(rules: TopicRules) -> None:
+    fresh = TopicRules(rules.topics.values())
+    text = "Troops and troop movements: the soldiers' peace talks, Russia’s army and armies."
+    direct = list(
+        fresh._stemmer.stemWords(
+            ["troops", "and", "troop", "movements", "the", "soldiers", "peace", "talks", "russia", "s", "army", "and", "armies"]
+        )
+    )
+    assert fresh._stems(text) == direct
+    assert fresh._stems(text) == rules._stems(text) == direct  # from the cache the second time

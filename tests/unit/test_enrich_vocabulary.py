@@ -163,3 +163,64 @@ def test_default_vocabulary_has_countries_aliases_and_cities() -> None:
     assert vocab.find("Kyiv")[0].uri == "https://sws.geonames.org/703448/"
     # Common words are never places, whatever the capitalisation.
     assert vocab.find("Reading Of Police Split Nice Mobile") == []
+
+
+# Golden: the tags of our own fixture stories, captured before the name finder was made faster
+# (tokenising only around capitalised words must not change a single tag or suggestion).
+_GOLDEN_TAGS = {
+    "BELARUS_EARLIER": (
+        [
+            ("geonames:630336", "Belarus", "place", 0.95, "newswire-vocab/1@0"),
+            ("geonames:2017370", "Russia", "place", 0.8, "newswire-vocab/1@0"),
+            ("geonames:624034", "Osipovichi", "place", 0.9, "newswire-vocab/1@0"),
+            ("geonames:625144", "Minsk", "place", 0.95, "newswire-vocab/1@0"),
+            ("geonames:690791", "Ukraine", "place", 0.95, "newswire-vocab/1@0"),
+        ],
+        [],
+    ),
+    "RUSSIA_LEAVES_BELARUS": (
+        [
+            ("geonames:2017370", "Russia", "place", 0.95, "newswire-vocab/1@0"),
+            ("geonames:630336", "Belarus", "place", 0.95, "newswire-vocab/1@0"),
+            ("geonames:690791", "Ukraine", "place", 0.95, "newswire-vocab/1@0"),
+            ("geonames:703448", "Kyiv", "place", 0.95, "newswire-vocab/1@0"),
+            (
+                "newswire:organisation:state-border-guard-service",
+                "State Border Guard Service",
+                "organisation",
+                0.6,
+                "newswire-names/1",
+            ),
+            ("newswire:person:andrii-demchenko", "Andrii Demchenko", "person", 0.6, "newswire-names/1"),
+            ("geonames:624034", "Osipovichi", "place", 0.9, "newswire-vocab/1@0"),
+            ("newswire:organisation:wagner-group", "Wagner Group", "organisation", 0.6, "newswire-names/1"),
+            ("newswire:person:yevgeny-prigozhin", "Yevgeny Prigozhin", "person", 0.6, "newswire-names/1"),
+            ("geonames:524901", "Moscow", "place", 0.95, "newswire-vocab/1@0"),
+        ],
+        [],
+    ),
+    "UNRELATED_SPORT": ([], ["Harbour City"]),
+}
+
+
+@pytest.mark.parametrize("story", sorted(_GOLDEN_TAGS))
+def test_fixture_story_tags_are_unchanged(story: str) -> None:
+    from services.enrich.text import html_to_text
+    from tests import fixtures
+
+    filed = getattr(fixtures, story)
+    tags, suggestions = load_default_enricher().entities(filed["headline"], html_to_text(filed["body"]))
+    assert [(t.id, t.name, t.type, t.confidence, t.creator) for t in tags] == _GOLDEN_TAGS[story][0]
+    assert suggestions == _GOLDEN_TAGS[story][1]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Plain ASCII: U.S. troops_in 2024-25!", "Zürich’s “Łódź” — £5 İstanbul", "", "é", "ﬁne\u0301 x\u00a0y"],
+)
+def test_spaced_keeps_letters_and_digits_and_length(text: str) -> None:
+    import re
+
+    from services.enrich.vocabulary import _spaced
+
+    assert _spaced(text) == re.sub(r"[\W_]", " ", text)
