@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -177,3 +178,15 @@ def test_minilm_hybrid_links_a_paraphrase(minilm: Embedder) -> None:
     assert RelatedIndex().search(*query, [], now=T0) == []
     links = enricher.index.search(*query, [], now=T0 + timedelta(days=1))
     assert [link.article_id for link in links] == ["mkt-1"]
+
+
+def test_bench_semantic_rows(minilm: Embedder, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import enrich
+    from bench.enrich_data import write_synthetic_data
+
+    write_synthetic_data(tmp_path)
+    assert enrich.main(["--quick", "--semantic", "--data", str(tmp_path), "--sizes", "300"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if "semantic hybrid" in line]
+    assert len(rows) == 3 and all(line.startswith("| related |") for line in rows)
+    assert "--semantic" in out
