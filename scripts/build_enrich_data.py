@@ -178,6 +178,7 @@ SEED_ORGANISATIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("kremlin", "Kremlin", ()),
     ("imf", "International Monetary Fund", ("IMF",)),
     ("world-bank", "World Bank", ()),
+    ("france-24", "France 24", ()),  # a broadcaster, not the country
 )
 
 
