@@ -31,17 +31,26 @@ from services.wire.worker import Call
 
 log = structlog.get_logger()
 
+
+def _once(input_stream: str) -> str:
+    """How every script below starts: a source event already done is only acked again; ``done``
+    records the result against the source event id and acks the input entry (``input_stream`` is
+    the KEYS slot of the input stream; KEYS[1] is the done hash; ARGV starts with the source event
+    id, the group and the input entry id)."""
+    return f"""
+local prev = redis.call('HGET', KEYS[1], ARGV[1])
+if prev then redis.call('XACK', {input_stream}, ARGV[2], ARGV[3]) return prev end
+local function done(result)
+  redis.call('HSET', KEYS[1], ARGV[1], result)
+  redis.call('XACK', {input_stream}, ARGV[2], ARGV[3])
+  return result
+end"""
+
+
 # KEYS: done, published, input stream, item, versions, embargoed, history.
 # ARGV: source event id, group, input entry id, article id, version, release ms (0: none), item JSON,
 #       then the published entry's fields.
-_PUBLISH = """
-local prev = redis.call('HGET', KEYS[1], ARGV[1])
-if prev then redis.call('XACK', KEYS[3], ARGV[2], ARGV[3]) return prev end
-local function done(result)
-  redis.call('HSET', KEYS[1], ARGV[1], result)
-  redis.call('XACK', KEYS[3], ARGV[2], ARGV[3])
-  return result
-end
+_PUBLISH = _once("KEYS[3]") + """
 local version = tonumber(ARGV[5])
 redis.call('HSET', KEYS[5], ARGV[5], ARGV[7])
 if redis.call('HEXISTS', KEYS[4], 'killed') == 1 then return done('killed') end
@@ -69,14 +78,7 @@ return done(id)
 
 # KEYS: done, published, input stream, item, versions, embargoed, history.
 # ARGV: source event id, group, input entry id, article id, version, canceled item JSON, fields...
-_KILL = """
-local prev = redis.call('HGET', KEYS[1], ARGV[1])
-if prev then redis.call('XACK', KEYS[3], ARGV[2], ARGV[3]) return prev end
-local function done(result)
-  redis.call('HSET', KEYS[1], ARGV[1], result)
-  redis.call('XACK', KEYS[3], ARGV[2], ARGV[3])
-  return result
-end
+_KILL = _once("KEYS[3]") + """
 redis.call('HSET', KEYS[4], 'killed', ARGV[5])
 redis.call('HDEL', KEYS[4], 'pending_version', 'pending_item', 'pending_fields')
 redis.call('ZREM', KEYS[6], ARGV[4])
@@ -91,14 +93,7 @@ return done(id)
 # KEYS: done, input stream, item, versions, embargoed.
 # ARGV: source event id, group, input entry id, article id, version, release ms, re-held item JSON
 #       ('' when nothing is held), then the re-held published entry's fields.
-_REEMBARGO = """
-local prev = redis.call('HGET', KEYS[1], ARGV[1])
-if prev then redis.call('XACK', KEYS[2], ARGV[2], ARGV[3]) return prev end
-local function done(result)
-  redis.call('HSET', KEYS[1], ARGV[1], result)
-  redis.call('XACK', KEYS[2], ARGV[2], ARGV[3])
-  return result
-end
+_REEMBARGO = _once("KEYS[2]") + """
 if redis.call('HEXISTS', KEYS[3], 'killed') == 1 then return done('killed') end
 redis.call('HSET', KEYS[3], 'embargo_version', ARGV[5], 'embargo_ms', ARGV[6])
 if ARGV[7] == '' or not redis.call('HGET', KEYS[3], 'pending_version') then return done('not-held') end
