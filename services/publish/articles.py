@@ -26,6 +26,7 @@ from schemas.codec import encode_event, encode_json
 from schemas.events import ArticlePublished
 from schemas.ninjs import NinjsItem
 from schemas.streams import Group, Stream, embargo_key, history_key, item_key, stream_key, versions_key
+from services.wire.background import Background
 from services.wire.eventlog import GROUP_INPUT, done_key, flatten
 from services.wire.worker import Call
 
@@ -199,15 +200,13 @@ class EmbargoReleaser:
         self.projection = projection
         self.partitions = partitions
         self.max_sleep = max_sleep
-        self._task: asyncio.Task[None] | None = None
+        self._background = Background()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+        self._background.start(self._run())
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._background.stop()
 
     async def release_due(self) -> int:
         released = 0

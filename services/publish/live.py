@@ -21,6 +21,7 @@ from schemas.events import ArticlePublished
 from schemas.ninjs import NinjsItem
 from schemas.streams import Stream, stream_key
 from services.publish.core import valid_event_id
+from services.wire.background import Background
 from services.wire.eventlog import StreamEntry, as_entries, as_streams
 
 log = structlog.get_logger()
@@ -130,17 +131,15 @@ class LiveTail:
         self._windows: list[_Window] = []
         self._changed = asyncio.Condition()
         self.version = 0  # bumped on every batch of new items, so no wake-up is missed
-        self._task: asyncio.Task[None] | None = None
+        self._background = Background()
 
     async def start(self) -> None:
         now = await self.now()
         self._windows = [_Window(p) for p in now.positions]
-        self._task = asyncio.create_task(self._follow(now))
+        self._background.start(self._follow(now))
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._background.stop()
 
     async def now(self) -> Cursor:
         """The position of the newest entry of each partition (resolved once, never ``$`` in a loop)."""

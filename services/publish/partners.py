@@ -34,6 +34,7 @@ from schemas.partners import (
 )
 from schemas.streams import partner_key, registry_key
 from services.publish.filters import CompiledFilters
+from services.wire.background import Background
 from services.wire.credentials import REGISTRY_STREAM, Role, issue, revoke
 from services.wire.eventlog import as_entries
 
@@ -192,16 +193,14 @@ class PartnerDirectory:
         self.interval = interval
         self._partners: dict[str, tuple[Partner, CompiledFilters]] = {}
         self._seen = ""
-        self._task: asyncio.Task[None] | None = None
+        self._background = Background()
 
     async def start(self) -> None:
         await self.refresh()
-        self._task = asyncio.create_task(self._watch())
+        self._background.start(self._watch())
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._background.stop()
 
     def get(self, name: str) -> tuple[Partner, CompiledFilters] | None:
         return self._partners.get(name)

@@ -14,6 +14,7 @@ import structlog
 from services.publish.filters import entitled, follows_earlier
 from services.publish.live import Cursor, LiveTail, Published, sse_frame
 from services.publish.partners import PartnerDirectory, PartnerRegistry, sent_key
+from services.wire.background import Background
 
 READ_BATCH = 100
 FEED_SCAN = 1000  # entries looked at per feed request, matching or not
@@ -36,7 +37,7 @@ class SentLog:
         self.registry = registry
         self.interval = interval
         self._pending: dict[str, set[str]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._background = Background()
 
     def record(self, name: str, article_ids: list[str]) -> None:
         if article_ids:
@@ -62,12 +63,10 @@ class SentLog:
             raise
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+        self._background.start(self._run())
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._background.stop()
         await self.flush()
 
     async def _run(self) -> None:
