@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -83,8 +84,22 @@ async def _demo_credentials(settings: Settings) -> tuple[str, str, str]:
     return editor, partner, admin
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def run_dev(data_dir: Path, ingest_port: int, publish_port: int) -> int:
     started = time.monotonic()
+    for port, flag in ((ingest_port, "--ingest-port"), (publish_port, "--publish-port")):
+        if not _port_free(port):
+            print(f"newswire dev: port {port} is in use (another newswire dev?); choose another with {flag}",
+                  file=sys.stderr)
+            return 2
     data_dir.mkdir(parents=True, exist_ok=True)
     server: RedisServer | None = None
     redis_url = os.environ.get("REDIS_URL")

@@ -68,3 +68,18 @@ def test_dev_file_tail_and_ctrl_c(tmp_path: Path) -> None:
     assert "stopped" in output
     leftovers = subprocess.run(["pgrep", "-s", str(dev.pid)], capture_output=True, text=True).stdout.split()
     assert leftovers == []
+
+
+def test_dev_says_which_port_is_taken(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([*NEWSWIRE, "dev", "--ingest-port", str(port), "--publish-port", str(free_port())],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2
+    assert f"port {port} is in use" in done.stderr
+    assert not (tmp_path / ".newswire" / "redis").exists()  # nothing was started
