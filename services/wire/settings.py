@@ -6,6 +6,9 @@ import enum
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+N = TypeVar("N", int, float)
 
 
 class Durability(enum.StrEnum):
@@ -27,17 +30,23 @@ class SettingsError(ValueError):
     """A setting has a value the wire cannot use."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def read_number(env: Mapping[str, str], name: str, default: N, minimum: N, kind: type[N]) -> N:
+    """``env[name]`` as an ``int`` or ``float`` of at least ``minimum``; ``default`` when unset."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+        what = "an integer" if kind is int else "a number"
+        raise SettingsError(f"{name} must be {what}, got {raw!r}") from None
     if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+        raise SettingsError(f"{name} must be at least {minimum:g}, got {raw}")
     return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    return read_number(env, name, default, minimum, int)
 
 
 @dataclass(frozen=True, kw_only=True)

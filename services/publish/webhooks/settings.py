@@ -8,20 +8,11 @@ from dataclasses import dataclass
 
 from services.publish.webhooks.policy import DEFAULT_SCHEDULE, parse_schedule
 from services.publish.webhooks.ssrf import CATEGORIES
-from services.wire.settings import SettingsError
+from services.wire.settings import SettingsError, read_number
 
 
 def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum:g}, got {raw}")
-    return value
+    return read_number(env, name, float(default), float(minimum), float)
 
 
 @dataclass(frozen=True, kw_only=True)
