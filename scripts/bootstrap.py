@@ -35,7 +35,7 @@ def install(extra: str) -> None:
 
 
 def test(pytest_args: list[str]) -> int:
-    install("[test,semantic]")  # the semantic extra too, so its tests run rather than skip
+    install("[test,semantic,bench]")  # the semantic and bench extras too, so their tests run rather than skip
     run(PYTHON, "-m", "ruff", "check", ".")
     run(PYTHON, "-m", "mypy")
     code = subprocess.run([str(PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT).returncode
