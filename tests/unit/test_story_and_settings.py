@@ -25,6 +25,54 @@ def test_a_colon_in_the_first_line_is_not_a_header() -> None:
     assert story["headline"] == "Border guards: troops leave"
 
 
+COPIED_PAGE = """Latest
+Top Stories
+
+Harbour reopens after the storm, port authority says
+
+3 min read
+Harbour reopens after the storm, port authority says
+Boats wait outside the harbour wall on Monday. (Photo by Jo Example/Newswire)
+
+The harbour reopened on Tuesday after two days of repairs, the port authority said.
+
+"We expect normal traffic by Friday," a spokesperson said.
+Ferry operators welcome the news
+Avatar
+Sam Writer
+
+Reporter
+
+Sam Writer is a reporter for the Coastal Times, covering shipping and trade. Based in Harwich, Sam has written for Radio Example.
+
+Read more
+Show More
+"""
+
+
+def test_a_copied_news_page_loses_its_furniture() -> None:
+    story = parse_text(COPIED_PAGE)
+    assert story["headline"] == "Harbour reopens after the storm, port authority says"
+    assert story["byline"] == "Sam Writer"
+    assert story["body"] == (
+        "<p>Boats wait outside the harbour wall on Monday. (Photo by Jo Example/Newswire)</p>"
+        "<p>The harbour reopened on Tuesday after two days of repairs, the port authority said.</p>"
+        "<p>&quot;We expect normal traffic by Friday,&quot; a spokesperson said.</p>"
+    )
+
+
+def test_a_header_byline_wins_over_the_author_box() -> None:
+    story = parse_text("Byline: Desk staff\n\n" + COPIED_PAGE)
+    assert story["byline"] == "Desk staff"
+    assert "Coastal Times" not in story["body"]
+
+
+def test_a_written_story_keeps_a_last_line_without_a_full_stop() -> None:
+    story = parse_text("Budget vote delayed\n\nThe council put off its vote.\n\nMore to follow\n")
+    assert story["headline"] == "Budget vote delayed"
+    assert story["body"] == "<p>The council put off its vote.</p><p>More to follow</p>"
+
+
 def test_settings_from_env() -> None:
     settings = Settings.from_env({"REDIS_URL": "redis://h:1/2", "NEWSWIRE_DURABILITY": "fsync-everysec",
                                   "NEWSWIRE_PARTITIONS": "4", "NEWSWIRE_INGEST_PORT": "9000"})
