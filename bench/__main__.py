@@ -1,0 +1,326 @@
+"""The wire's throughput and latency, side by side with a bare redis-py floor and a Celery peer.
+
+    python -m bench [--quick]
+
+Starts its own Redis server (AOF on, ``appendfsync always`` unless told otherwise; or uses the one
+``NEWSWIRE_BENCH_REDIS_URL``/``REDIS_URL`` names, whose db N, N+1 and N+2 it flushes), then, as
+separate processes: ingest alone under a closed loop; ingest, enrich and publish under open-loop
+load from the filing request to a partner's SSE connection (fixed rates, N stories at once, and a
+search for the highest rate sustained without growing lag); the floor (``bench.floor``); and the
+peer (``bench.peer_celery``, Celery workers as separate processes). Prints the machine, the load
+average and one table in Markdown, ready for ``docs/performance.md``. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio import Redis
+
+from bench.latency import machine
+from bench.loadgen import Follower
+from bench.pipeline import SERVICES, IngestRun, Pipeline, RateRun, Wire, cpu_seconds, ingest_only, prepare_bodies
+from bench.procs import Children, load_average, percentile, python_module, run_async, terminate_on_signals
+from services.wire.redis_server import RedisServer
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Other:
+    """A floor or peer configuration's figures (from its JSON line)."""
+
+    name: str
+    throughput: float
+    p50: float
+    p95: float
+    p99: float
+    note: str = ""
+
+
+@dataclass
+class Report:
+    args: argparse.Namespace
+    redis_desc: str = ""
+    load_start: str = ""
+    load_end: str = ""
+    ingest: IngestRun | None = None
+    rates: list[RateRun] = field(default_factory=list)
+    pushed: RateRun | None = None
+    probes: list[RateRun] = field(default_factory=list)
+    confirmed: RateRun | None = None
+    rss: dict[str, float] = field(default_factory=dict)
+    cpu_per_story_us: dict[str, float] = field(default_factory=dict)
+    others: list[Other] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def with_db(url: str, offset: int) -> str:
+    parts = urlsplit(url)
+    db = int(parts.path.strip("/") or 0) + offset
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
+
+
+async def flush(url: str) -> None:
+    redis = Redis.from_url(url)
+    try:
+        await redis.flushdb()
+    finally:
+        await redis.aclose()
+
+
+async def run_ours(report: Report, children: Children, url: str, redis_pid: int | None) -> None:
+    a = report.args
+    wire = Wire(children, url, "fsync-always" if a.appendfsync == "always" else "fsync-everysec")
+    wire.bodies = prepare_bodies(a.distinct_stories, a.seed)
+    redis = Redis.from_url(url)
+    try:
+        await redis.flushdb()
+        await wire.credentials(redis)
+        wire.start("ingest")
+        await wire.wait_ready(redis, ("ingest",))
+        log(f"ingest alone: {a.ingest_connections} connections, closed loop, {a.ingest_seconds:g} s")
+        report.ingest = await ingest_only(wire, a.ingest_seconds, a.ingest_connections)
+        await redis.flushdb()  # the pipeline starts on an empty log, not with the ingest run's backlog
+        await wire.credentials(redis)
+        wire.start("enrich", "publish")
+        await wire.wait_ready(redis, SERVICES)
+        follower = Follower(wire.publish_port, wire.partner_token)
+        await follower.start()
+        pipeline = Pipeline(wire, follower, a.drain_seconds)
+        await pipeline.at_rate(50, a.warmup_seconds)  # first requests pay for imports and caches
+        for rate in a.rates:
+            run = await pipeline.at_rate(rate, a.rate_seconds)
+            report.rates.append(run)
+            log(f"  {rate:6.0f}/s for {a.rate_seconds:g} s: p50 {run.pct(0.5):.1f} ms, p95 {run.pct(0.95):.1f} ms, "
+                f"p99 {run.pct(0.99):.1f} ms, {run.verdict()}")
+        pids = {name: children.procs[name].pid for name in SERVICES}
+        if redis_pid:
+            pids["redis"] = redis_pid
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        report.pushed = await pipeline.pushed(a.push, a.push_connections)
+        report.cpu_per_story_us = {name: (cpu_seconds(pid) - before[name]) / a.push * 1e6 for name, pid in pids.items()}
+        log(f"  {a.push} at once: {report.pushed.throughput:.0f} stories/s, {report.pushed.verdict()}")
+        log("search for the highest sustained rate:")
+        report.probes, report.confirmed = await pipeline.search(a.search_start, a.search_step, a.probe_seconds,
+                                                                a.confirm_seconds, a.search_ceiling, log)
+        report.rss = wire.rss(redis_pid)
+        await follower.stop()
+    finally:
+        await redis.aclose()
+        for name in SERVICES:
+            children.stop(name)
+
+
+def run_json(argv: list[str], env: dict[str, str], timeout: float) -> dict[str, Any]:
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+                          start_new_session=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[2:])} failed:\n{done.stdout}{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def run_floor(report: Report, url: str, enrich: bool) -> None:
+    a = report.args
+    env = dict(os.environ)
+    extra = ["--enrich"] if enrich else []
+    stories = a.floor_enrich_stories if enrich else a.floor_stories
+    name = "floor + the wire's enrichment, one process" if enrich else "floor: bare redis-py loop, no enrichment"
+    log(f"{name}: {stories} at once, then {a.compare_rate:g}/s")
+    bulk = run_json(python_module("bench.floor", "--redis-url", url, "--stories", str(stories), *extra), env, 600)
+    paced = run_json(python_module("bench.floor", "--redis-url", url, "--rate", str(a.compare_rate),
+                                   "--seconds", str(a.rate_seconds), *extra), env, 600)
+    report.others.append(Other(name, bulk["throughput"], paced["p50"], paced["p95"], paced["p99"]))
+
+
+def run_peer(report: Report, children: Children, url: str, pool: str) -> None:
+    a = report.args
+    env = {**os.environ, "NEWSWIRE_BENCH_CELERY_BROKER": url}
+    flags = ["--loglevel", "WARNING"]
+    if pool == "prefork":
+        names = {"celery": [*flags, "--pool", "prefork", "--concurrency", "2"]}
+        label = "peer: Celery chain, prefork, concurrency 2"
+    elif pool == "threads":
+        names = {"celery": [*flags, "--pool", "threads", "--concurrency", "2"]}
+        label = "peer: Celery chain, threads, concurrency 2"
+    else:
+        names = {f"celery-{i}": [*flags, "--pool", "solo", "-n", f"solo{i}@%h"] for i in (1, 2)}
+        label = "peer: Celery chain, 2 solo worker processes"
+    run_async(flush(url))
+    for name, worker_args in names.items():
+        children.start(name, python_module("celery", "-A", "bench.peer_celery", "worker", *worker_args), env)
+    try:
+        log(f"{label}: {a.peer_stories} at once, then {a.compare_rate:g}/s")
+        bulk = run_json(python_module("bench.peer_celery", "--stories", str(a.peer_stories)), env, 900)
+        paced = run_json(python_module("bench.peer_celery", "--rate", str(a.compare_rate),
+                                       "--seconds", str(a.rate_seconds)), env, 900)
+        children.check_alive()
+    finally:
+        for name in names:
+            children.stop(name)
+    report.others.append(Other(label, bulk["throughput"], paced["p50"], paced["p95"], paced["p99"]))
+
+
+def fmt(value: float, digits: int = 1) -> str:
+    return "-" if value != value else f"{value:,.{digits}f}"  # nan: no data
+
+
+def render(report: Report) -> str:
+    a = report.args
+    out: list[str] = []
+    add = out.append
+    add(f"machine: {machine()}")
+    add(f"load average (1/5/15 min) at start: {report.load_start}; at end: {report.load_end}")
+    add(f"redis: {report.redis_desc}")
+    add("cores: Redis, the three services, the load generator and the SSE client (one process, uvloop) all share "
+        f"the machine's {os.cpu_count()} cores; nothing is pinned")
+    add(f"command: python -m bench{' --quick' if a.quick else ''}   ({report.seconds:.0f} s)")
+    add("")
+    add("| measure | figure |")
+    add("|---|---|")
+    if report.ingest:
+        i = report.ingest
+        add(f"| ingest alone: `POST /v1/articles`, {a.ingest_connections} connections, closed loop, {a.ingest_seconds:g} s "
+            f"| {fmt(i.rate, 0)} requests/s; p50 {fmt(percentile(i.latencies_ms, 0.5))} ms, "
+            f"p99 {fmt(percentile(i.latencies_ms, 0.99))} ms ({i.errors} errors) |")
+    for run in report.rates:
+        add(f"| end to end at {run.rate:,.0f} stories/s for {a.rate_seconds:g} s (POST to SSE arrival) "
+            f"| p50 {fmt(run.pct(0.5))} / p95 {fmt(run.pct(0.95))} / p99 {fmt(run.pct(0.99))} ms; "
+            f"{run.delivered:,} of {run.sent:,} delivered; {run.verdict()} |")
+    if report.pushed:
+        p = report.pushed
+        add(f"| end to end, {p.sent:,} stories at once ({a.push_connections} connections) "
+            f"| {fmt(p.throughput, 0)} stories/s (first POST to last SSE arrival); {p.delivered:,} delivered |")
+    c = report.confirmed
+    if c is not None:
+        add(f"| highest rate sustained (probes of {a.probe_seconds:g} s, confirmed for {a.confirm_seconds:g} s) "
+            f"| {c.rate:,.0f} stories/s: {c.verdict()}; lag p50 first fifth {fmt(c.first_p50_ms)} ms, last fifth "
+            f"{fmt(c.last_p50_ms)} ms; p99 {fmt(c.pct(0.99))} ms |")
+    else:
+        add("| highest rate sustained | none of the probed rates |")
+    if report.rss:
+        add("| memory (RSS) at the end | " + ", ".join(f"{k} {v:.0f} MB" for k, v in report.rss.items()) + " |")
+    if report.cpu_per_story_us:
+        add("| CPU per story while pushed at once | "
+            + ", ".join(f"{k} {v:,.0f} µs" for k, v in report.cpu_per_story_us.items()) + " |")
+    add("")
+    compare = next((r for r in report.rates if r.rate == a.compare_rate), None)
+    if report.pushed and report.others:
+        ours_tp = report.pushed.throughput
+        ours_p99 = compare.pct(0.99) if compare else float("nan")
+        add(f"Side by side, same run, same Redis server and stories. Throughput: stories pushed at once, first send to "
+            f"last arrival. Latency: at {a.compare_rate:g} stories/s for {a.rate_seconds:g} s. Ratios are ours ÷ theirs "
+            "(throughput above 1 and p99 below 1 favour the wire).")
+        add("")
+        add("| system | stories/s | p50 / p95 / p99 ms | ours ÷ it, stories/s | ours ÷ it, p99 |")
+        add("|---|---:|---:|---:|---:|")
+        p50 = compare.pct(0.5) if compare else float("nan")
+        p95 = compare.pct(0.95) if compare else float("nan")
+        add(f"| newswire: HTTP ingest, enrich, publish, SSE (3 processes) | {fmt(ours_tp, 0)} | "
+            f"{fmt(p50)} / {fmt(p95)} / {fmt(ours_p99)} | 1 | 1 |")
+        for o in report.others:
+            add(f"| {o.name} | {fmt(o.throughput, 0)} | {fmt(o.p50)} / {fmt(o.p95)} / {fmt(o.p99)} | "
+                f"{fmt(ours_tp / o.throughput, 2)} | {fmt(ours_p99 / o.p99, 2)} |")
+    return "\n".join(out)
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few seconds of each part (a smoke run, not figures)")
+    parser.add_argument("--appendfsync", choices=["always", "everysec"], default="always",
+                        help="the server's AOF policy (the wire's durability follows it); default always")
+    parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")], default=None,
+                        help="fixed end-to-end rates, stories/s (default 50,200,1000)")
+    parser.add_argument("--rate-seconds", type=float, default=None)
+    parser.add_argument("--confirm-seconds", type=float, default=None, help="the sustained run (default 60)")
+    parser.add_argument("--probe-seconds", type=float, default=None)
+    parser.add_argument("--search-start", type=float, default=200)
+    parser.add_argument("--search-step", type=float, default=200)
+    parser.add_argument("--search-ceiling", type=float, default=3000)
+    parser.add_argument("--push", type=int, default=None, help="stories pushed at once through the wire")
+    parser.add_argument("--peer-pools", default=None, help="Celery pools to try: prefork,solo,threads")
+    parser.add_argument("--skip-others", action="store_true", help="only the wire (no floor, no peer)")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    quick = args.quick
+    defaults: dict[str, object] = {
+        "rates": [50, 200, 1000], "rate_seconds": 1.5 if quick else 15, "confirm_seconds": 3 if quick else 60,
+        "probe_seconds": 1.5 if quick else 10, "push": 300 if quick else 5000, "peer_pools": "prefork" if quick else
+        "prefork,solo",
+    }
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if quick:
+        args.search_ceiling = min(args.search_ceiling, 400)
+    args.ingest_seconds = 1.5 if quick else 10
+    args.ingest_connections = 50
+    args.push_connections = 64
+    args.warmup_seconds = 1 if quick else 4
+    args.drain_seconds = 60 if quick else 180
+    args.distinct_stories = 500 if quick else 5000
+    args.floor_stories = 1000 if quick else 20_000
+    args.floor_enrich_stories = 300 if quick else 5000
+    args.peer_stories = 150 if quick else 3000
+    args.compare_rate = 50.0
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    report = Report(args, load_start=load_average())
+    started = time.perf_counter()
+    given = os.environ.get("NEWSWIRE_BENCH_REDIS_URL") or os.environ.get("REDIS_URL")
+    with tempfile.TemporaryDirectory(prefix="newswire-bench-") as tmp, terminate_on_signals():
+        children = Children(Path(tmp))
+        server = None if given else RedisServer(Path(tmp) / "redis", appendfsync=args.appendfsync)
+        try:
+            if server is not None:
+                server.start()
+                url = server.url
+                report.redis_desc = (f"{server.binary.name} started by the bench, appendonly yes, appendfsync "
+                                     f"{args.appendfsync}; one server for all three systems (db 0 wire, 1 peer, 2 floor)")
+            else:
+                assert given is not None
+                url = given
+                report.redis_desc = f"the server REDIS_URL names (appendfsync as configured there: {args.appendfsync} assumed)"
+            pid = server.process.pid if server is not None and server.process is not None else None
+            steps: list[Callable[[], None]] = [lambda: run_async(run_ours(report, children, url, pid))]
+            if not args.skip_others:
+                steps += [lambda: run_floor(report, with_db(url, 2), enrich=False),
+                          lambda: run_floor(report, with_db(url, 2), enrich=True)]
+                steps += [lambda p=p: run_peer(report, children, with_db(url, 1), p)  # type: ignore[misc]
+                          for p in args.peer_pools.split(",")]
+            for step in steps:
+                step()
+        except KeyboardInterrupt:
+            log("interrupted: stopping everything")
+            return 130
+        finally:
+            children.stop_all()
+            if server is not None:
+                server.stop()
+    report.load_end = load_average()
+    report.seconds = time.perf_counter() - started
+    print(render(report))
+    print(f"python: {platform.python_implementation()} {platform.python_version()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

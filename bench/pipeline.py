@@ -1,0 +1,253 @@
+"""Our wire under load: ingest, enrich and publish as separate processes on one Redis server.
+
+Measures ``POST /v1/articles`` alone (closed loop), then the whole pipeline from the filing
+request to the partner's SSE connection: fixed rates (open loop), N stories pushed at once, and a
+search for the highest rate sustained without growing lag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from redis.asyncio import Redis
+
+from bench.loadgen import Follower, Sent, closed_loop, open_loop, post
+from bench.procs import Children, percentile, python_module, rss_mb
+from bench.stories import story_bytes
+from schemas.partners import Filters
+from services.ingest.core import new_article_id
+from services.publish.partners import PartnerRegistry
+from services.wire.credentials import Role, issue
+from services.wire.redis_server import free_port
+from services.wire.worker import WORKERS_KEY
+
+EDITOR = "bench-desk"
+PARTNER = "bench-outlet"
+SERVICES = ("ingest", "enrich", "publish")
+
+
+@dataclass
+class RateRun:
+    """One run at a fixed rate (or pushed at once, ``rate`` 0)."""
+
+    rate: float
+    sent: int
+    accepted: int
+    delivered: int
+    latencies_ms: list[float]
+    elapsed_s: float  # first scheduled send to last arrival
+    send_behind_s: float  # how late the last request left compared with its schedule
+    first_p50_ms: float  # p50 latency of the first fifth of the run (by send time)
+    last_p50_ms: float  # ... and of the last fifth
+    backlog_end: int  # sent but not yet delivered when the last request was sent
+
+    def pct(self, q: float) -> float:
+        return percentile(self.latencies_ms, q)
+
+    @property
+    def throughput(self) -> float:
+        return self.delivered / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def sustained(self) -> bool:
+        """Everything delivered, the generator on schedule, and the lag at the end not above the start's."""
+        grown = self.last_p50_ms > max(2 * self.first_p50_ms, self.first_p50_ms + 50)
+        return (self.delivered == self.sent == self.accepted and self.send_behind_s < 0.5 and not grown)
+
+    def verdict(self) -> str:
+        if self.accepted < self.sent:
+            return f"{self.sent - self.accepted} requests refused"
+        if self.delivered < self.sent:
+            return f"{self.sent - self.delivered} not delivered"
+        if self.send_behind_s >= 0.5:
+            return f"generator {self.send_behind_s:.1f} s behind"
+        if not self.sustained:
+            return f"lag grew {self.first_p50_ms:.0f} -> {self.last_p50_ms:.0f} ms"
+        return "sustained"
+
+
+@dataclass
+class IngestRun:
+    requests: int
+    errors: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+
+@dataclass
+class Wire:
+    """The three services as processes, with a bench editor key and an SSE partner."""
+
+    children: Children
+    redis_url: str
+    durability: str
+    ingest_port: int = field(default_factory=free_port)
+    publish_port: int = field(default_factory=free_port)
+    editor_key: str = ""
+    partner_token: str = ""
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    bodies: list[bytes] = field(default_factory=list)
+    _uris: dict[int, str] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "REDIS_URL": self.redis_url, "NEWSWIRE_INGEST_PORT": str(self.ingest_port),
+                "NEWSWIRE_PUBLISH_PORT": str(self.publish_port), "NEWSWIRE_DURABILITY": self.durability,
+                "NEWSWIRE_LOG_FORMAT": "json", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+
+    async def credentials(self, redis: Redis) -> None:
+        self.editor_key = await issue(redis, Role.EDITOR, EDITOR, replace=True)
+        _, self.partner_token, _ = await PartnerRegistry(redis).register(
+            PARTNER, modes=["sse"], filters=Filters(), webhook_url=None, actor="bench", now=datetime.now(UTC))
+
+    def start(self, *names: str) -> None:
+        for name in names:
+            self.children.start(name, python_module(f"services.{name}"), self.env())
+
+    async def wait_ready(self, redis: Redis, names: tuple[str, ...], within: float = 90) -> None:
+        deadline = time.monotonic() + within
+        urls = [f"http://127.0.0.1:{self.ingest_port}/health"] if "ingest" in names else []
+        urls += [f"http://127.0.0.1:{self.publish_port}/health"] if "publish" in names else []
+        groups = [g for g in ("enrich", "publish") if g in names]
+        async with httpx.AsyncClient(timeout=1) as client:
+            while time.monotonic() < deadline:
+                self.children.check_alive()
+                try:
+                    healthy = all([(await client.get(u)).status_code == 200 for u in urls])
+                except httpx.HTTPError:
+                    healthy = False
+                workers = [k.decode() if isinstance(k, bytes) else k for k in await redis.hkeys(WORKERS_KEY)]
+                if healthy and all(any(w.startswith(g + "-") for w in workers) for g in groups):
+                    return
+                await asyncio.sleep(0.1)
+        raise RuntimeError(f"{', '.join(names)} did not come up within {within:g} s")
+
+    def request(self, n: int) -> bytes:
+        headers = {"Authorization": f"Bearer {self.editor_key}", "Idempotency-Key": f"{self.run_id}-{n}"}
+        return post("/v1/articles", self.bodies[n % len(self.bodies)], headers)
+
+    def uri(self, n: int) -> str:
+        found = self._uris.get(n)
+        if found is None:
+            found = self._uris[n] = new_article_id(EDITOR, f"{self.run_id}-{n}", uuid.UUID(int=0))
+        return found
+
+    def rss(self, redis_pid: int | None) -> dict[str, float]:
+        out = {name: rss_mb(self.children.procs[name].pid) for name in SERVICES if name in self.children.procs}
+        if redis_pid:
+            out["redis"] = rss_mb(redis_pid)
+        return out
+
+
+def prepare_bodies(count: int, seed: int) -> list[bytes]:
+    return [story_bytes(n, seed) for n in range(count)]
+
+
+async def ingest_only(wire: Wire, seconds: float, connections: int) -> IngestRun:
+    started = time.perf_counter()
+    results = await closed_loop(wire.ingest_port, wire.request, 10_000_000, connections=connections, seconds=seconds)
+    elapsed = time.perf_counter() - started
+    ok = [s for s in results if s.status == 202]
+    return IngestRun(len(ok), len(results) - len(ok), elapsed, [(s.done - s.sent) * 1000 for s in ok])
+
+
+def summarise(wire: Wire, follower: Follower, results: list[Sent], rate: float, delivered_all: bool) -> RateRun:
+    results.sort(key=lambda s: s.scheduled)
+    accepted = [s for s in results if s.status == 202]
+    arrivals = follower.arrivals
+    pairs = [(s, arrivals[wire.uri(s.n)]) for s in accepted if wire.uri(s.n) in arrivals]
+    latencies = [(a - s.scheduled) * 1000 for s, a in pairs]
+    fifth = max(1, len(pairs) // 5)
+    first = [(a - s.scheduled) * 1000 for s, a in pairs[:fifth]]
+    last = [(a - s.scheduled) * 1000 for s, a in pairs[-fifth:]]
+    last_sent = max((s.sent for s in results), default=0.0)
+    behind = max(((s.sent - s.scheduled) for s in results[-max(1, len(results) // 20):]), default=0.0)
+    backlog = sum(1 for _s, a in pairs if a > last_sent) + (len(accepted) - len(pairs))
+    elapsed = (max(a for _s, a in pairs) - results[0].scheduled) if pairs else 0.0
+    return RateRun(rate, len(results), len(accepted), len(pairs), latencies, elapsed, behind,
+                   percentile(first, 0.5), percentile(last, 0.5), backlog)
+
+
+class Pipeline:
+    """Runs load against a started wire and collects each run's figures."""
+
+    def __init__(self, wire: Wire, follower: Follower, drain_s: float) -> None:
+        self.wire = wire
+        self.follower = follower
+        self.drain_s = drain_s
+        self.next_n = 0
+
+    def _numbers(self, count: int) -> int:
+        first, self.next_n = self.next_n, self.next_n + count
+        return first
+
+    async def _drain(self, results: list[Sent]) -> bool:
+        uris = [self.wire.uri(s.n) for s in results if s.status == 202]
+        return await self.follower.wait_for(uris, self.drain_s)
+
+    async def at_rate(self, rate: float, seconds: float, connections: int = 64) -> RateRun:
+        count = max(1, int(rate * seconds))
+        results = await open_loop(self.wire.ingest_port, self.wire.request, self._numbers(count), count, rate, connections)
+        delivered = await self._drain(results)
+        self.wire.children.check_alive()
+        return summarise(self.wire, self.follower, results, rate, delivered)
+
+    async def pushed(self, count: int, connections: int = 64) -> RateRun:
+        results = await closed_loop(self.wire.ingest_port, self.wire.request, self._numbers(count),
+                                    connections=connections, count=count)
+        delivered = await self._drain(results)
+        return summarise(self.wire, self.follower, results, 0, delivered)
+
+    async def search(self, start: float, step: float, probe_s: float, confirm_s: float, ceiling: float,
+                     log: Callable[[str], None]) -> tuple[list[RateRun], RateRun | None]:
+        """Probe upward from ``start`` until a rate is not sustained, bisect once, then confirm the best."""
+        probes: list[RateRun] = []
+        best = failed = 0.0
+        rate = start
+        while rate <= ceiling:
+            run = await self.at_rate(rate, probe_s)
+            probes.append(run)
+            log(f"  probe {rate:6.0f}/s for {probe_s:g} s: p50 {run.pct(0.5):.1f} ms, p99 {run.pct(0.99):.1f} ms, "
+                f"{run.verdict()}")
+            if not run.sustained:
+                failed = rate
+                break
+            best = rate
+            rate += step
+        if failed and best and failed - best > step / 4:
+            middle = round((best + failed) / 2 / 10) * 10
+            run = await self.at_rate(middle, probe_s)
+            probes.append(run)
+            log(f"  probe {middle:6.0f}/s for {probe_s:g} s: p50 {run.pct(0.5):.1f} ms, p99 {run.pct(0.99):.1f} ms, "
+                f"{run.verdict()}")
+            if run.sustained:
+                best = middle
+        confirmed = None
+        for attempt in range(3):  # the best probe, then a little lower if the long run shows lag growing
+            if best <= 0:
+                break
+            confirmed = await self.at_rate(best, confirm_s)
+            log(f"  confirm {best:5.0f}/s for {confirm_s:g} s: p50 {confirmed.pct(0.5):.1f} ms, "
+                f"p99 {confirmed.pct(0.99):.1f} ms, lag {confirmed.first_p50_ms:.0f} -> {confirmed.last_p50_ms:.0f} ms, "
+                f"{confirmed.verdict()}")
+            if confirmed.sustained or attempt == 2:
+                break
+            best = round(best * 0.85 / 10) * 10
+        return probes, confirmed
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

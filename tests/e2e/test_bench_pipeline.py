@@ -1,0 +1,49 @@
+"""``python -m bench --quick`` runs end to end and prints its whole table (figures come from full runs)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.timeout(300)
+def test_pipeline_bench_prints_its_table() -> None:
+    marker = f"bench-smoke-{uuid.uuid4().hex}"  # inherited by every process the bench starts
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "NEWSWIRE_BENCH_REDIS_URL")}
+    env["NEWSWIRE_BENCH_MARKER"] = marker
+    done = subprocess.run([sys.executable, "-m", "bench", "--quick"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=280)
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr[-5000:]
+    assert out.startswith("machine: ")
+    assert "appendfsync always" in out
+    for row in ("| ingest alone: `POST /v1/articles`", "| end to end at 50 stories/s", "| end to end at 200 stories/s",
+                "| end to end at 1,000 stories/s", "| highest rate sustained", "| memory (RSS) at the end",
+                "| newswire: HTTP ingest", "| floor: bare redis-py loop", "| peer: Celery chain, prefork"):
+        assert row in out, f"missing row {row!r} in:\n{out}"
+    rss = re.search(r"ingest (\d+) MB, enrich (\d+) MB, publish (\d+) MB", out)
+    assert rss is not None and all(int(mb) > 0 for mb in rss.groups()), out
+    # every story filed in the fixed-rate runs reached the partner
+    for delivered, sent in re.findall(r"(\d[\d,]*) of (\d[\d,]*) delivered", out):
+        assert delivered == sent, out
+    assert not _processes_with(marker), "child processes outlived the bench"
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if f"NEWSWIRE_BENCH_MARKER={marker}".encode() in environ.read_bytes():
+                found.append(int(environ.parent.name))
+        except OSError:  # gone, or not ours to read
+            continue
+    return found
