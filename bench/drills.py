@@ -1,0 +1,509 @@
+"""Fault drills: crash the wire's parts on purpose and count what partners receive.
+
+    python -m bench.drills [--stories 10000] [--outage-s 120] [--seed N] [--quick] [--only kill,redis,...]
+
+Each drill starts its own Redis server (AOF, ``appendfsync always``) and the three services as
+processes, and prints PASS or FAIL with its counts; the command exits 1 if any drill fails.
+
+- ``kill``: ``kill -9`` of enrich, then of publish, at seeded random moments while stories flow;
+  every story reaches a webhook partner and an SSE partner, none lost, none twice.
+- ``redis``: ``kill -9`` of the Redis server mid-run, restarted on the same port and data; every
+  filing that got a ``202`` is on the log and delivered; meanwhile ingest answers ``503`` with
+  ``Retry-After``, never ``500``; the services recover without being restarted.
+- ``outage``: one webhook partner's endpoint down for ``--outage-s``; its backlog arrives in order
+  afterwards, while the other partners get everything during the outage.
+- ``poison``: an enriched event whose source is missing (publish fails on it every time) and a
+  corrupt filed entry; both are dead-lettered after ``NEWSWIRE_MAX_DELIVERIES`` tries and shown by
+  ``newswire dead-letters``; the stories around them are delivered.
+- ``fuzz``: schemathesis against the ingest and partner/admin APIs' OpenAPI descriptions, then
+  oversize, malformed and script-laden bodies (see ``bench/drills_fuzz.py``).
+
+``--quick`` runs everything at small scale (what the tests in ``tests/e2e/test_drills.py`` run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.drills_wire import (
+    DRILL_ENV,
+    ROOT,
+    SERVICES,
+    DrillTimeout,
+    DrillWire,
+    Editor,
+    SseFollower,
+    eventually,
+    start_receiver,
+    text,
+    webhook_uri,
+)
+from schemas.codec import decode_event, encode_event
+from schemas.events import ArticleEnriched, ArticleFiled, DeadLettered
+from schemas.streams import Group, Stream, partner_key, stream_key
+from services.wire.eventlog import EventLog, as_entries
+from services.wire.settings import Settings
+from tests.integration.test_webhooks_receiver import Receiver
+
+QUICK_RETRY_SCHEDULE = "1s,2s,3s,5s,10s,20s,30s,60s"
+
+
+@dataclass
+class Result:
+    """What a drill saw: its figures, and the checks that failed (none: PASS)."""
+
+    name: str
+    figures: dict[str, object] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def check(self, condition: bool, message: str) -> None:
+        if not condition:
+            self.failures.append(message)
+
+    def report(self) -> str:
+        head = f"{'PASS' if self.ok else 'FAIL'} {self.name}: " + ", ".join(f"{k}={v}" for k, v in self.figures.items())
+        return "\n".join([head, *(f"  - {f}" for f in self.failures)])
+
+
+@dataclass(frozen=True)
+class Plan:
+    stories: int = 10_000
+    outage_s: float = 120.0
+    redis_down_s: float = 5.0
+    seed: int = 0
+    retry_schedule: str | None = None  # None: the product's default schedule
+    fuzz_examples: int = 100
+    poison_stories: int = 200
+
+    @classmethod
+    def quick(cls, seed: int) -> Plan:
+        return cls(stories=300, outage_s=8.0, redis_down_s=3.0, seed=seed, retry_schedule=QUICK_RETRY_SCHEDULE,
+                   fuzz_examples=25, poison_stories=40)
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+# -- delivery accounting -------------------------------------------------------------------------
+
+@dataclass
+class WebhookCount:
+    posts: int  # 2xx answers, redeliveries included
+    ids: list[str]  # distinct webhook-ids, in order of first arrival
+    uris: dict[str, list[str]]  # article uri -> the distinct webhook-ids it came under
+    versions: Counter[tuple[str, str]]  # (uri, version) over distinct webhook-ids
+
+
+def count_webhooks(receiver: Receiver, path: str) -> WebhookCount:
+    seen: dict[str, tuple[str, str]] = {}
+    posts = 0
+    for request in receiver.delivered(path):
+        posts += 1
+        msg_id = request.headers["webhook-id"]
+        if msg_id not in seen:
+            seen[msg_id] = webhook_uri(request.body)
+    uris: dict[str, list[str]] = {}
+    for msg_id, (uri, _version) in seen.items():
+        uris.setdefault(uri, []).append(msg_id)
+    return WebhookCount(posts, list(seen), uris, Counter(seen.values()))
+
+
+def entry_key(msg_id: str) -> tuple[int, int]:
+    """A webhook-id (``msg_<published entry id>``) as a sortable stream position."""
+    ms, _, seq = msg_id.removeprefix("msg_").partition("-")
+    return int(ms), int(seq or 0)
+
+
+def check_deliveries(result: Result, expected: set[str], webhook: WebhookCount, sse: SseFollower, label: str = "") -> None:
+    """Every expected story exactly once by delivery id, on the webhook and on the SSE stream."""
+    sse_ids = [d.id for d in sse.got]
+    sse_versions = Counter((d.uri, d.version) for d in sse.got)
+    twice_webhook = {u: ids for u, ids in webhook.uris.items() if len(ids) > 1}
+    result.figures.update({
+        f"{label}expected": len(expected),
+        f"{label}webhook_posts": webhook.posts,
+        f"{label}webhook_ids": len(webhook.ids),
+        f"{label}webhook_redelivered": webhook.posts - len(webhook.ids),
+        f"{label}sse_events": len(sse.got),
+        f"{label}sse_connects": sse.connects,
+    })
+    lost_webhook = expected - set(webhook.uris)
+    lost_sse = expected - sse.uris()
+    result.check(not lost_webhook,
+                 f"{len(lost_webhook)} stories never reached the webhook partner, e.g. {sorted(lost_webhook)[:3]}")
+    result.check(not lost_sse, f"{len(lost_sse)} stories never reached the SSE partner, e.g. {sorted(lost_sse)[:3]}")
+    extra = (set(webhook.uris) | sse.uris()) - expected
+    result.check(not extra, f"{len(extra)} items delivered that nobody filed, e.g. {sorted(extra)[:3]}")
+    result.check(not twice_webhook, f"{len(twice_webhook)} stories reached the webhook under two delivery ids, "
+                                    f"e.g. {list(twice_webhook.items())[:2]}")
+    result.check(all(n == 1 for n in webhook.versions.values()), "a uri+version came twice by webhook")
+    result.check(len(sse_ids) == len(set(sse_ids)), f"{len(sse_ids) - len(set(sse_ids))} SSE event ids came twice")
+    result.check(all(n == 1 for n in sse_versions.values()),
+                 f"{sum(n - 1 for n in sse_versions.values())} uri+version pairs came twice on SSE")
+    result.check(webhook.ids == sorted(webhook.ids, key=entry_key), "webhook items arrived out of publication order")
+
+
+async def settle(wire: DrillWire, quiet_s: float) -> None:
+    """Let redeliveries happen if any are coming: longer than the claim idle time, and no pending entries."""
+    await asyncio.sleep(quiet_s)
+
+    async def drained() -> bool:
+        for stream, group in ((Stream.FILED, Group.ENRICH), (Stream.ENRICHED, Group.PUBLISH),
+                              (Stream.PUBLISHED, Group.WEBHOOKS)):
+            if (await wire.r.xpending(stream_key(stream), group.value))["pending"]:
+                return False
+        return True
+
+    await eventually(drained, 60, "no entries left pending")
+
+
+def delivery_deadline(stories: int) -> float:
+    return 120 + stories / 10  # generous: a busy 2-core machine does far better than 10 stories/s
+
+
+# -- the drills ----------------------------------------------------------------------------------
+
+async def drill_kill(workdir: Path, plan: Plan) -> Result:
+    result = Result("kill -9 enrich, then publish")
+    rng = random.Random(plan.seed)
+    wire = DrillWire(workdir / "kill")
+    await wire.open()
+    receiver = await start_receiver()
+    follower: SseFollower | None = None
+    try:
+        await wire.register("drill-hook", ["webhook"], receiver.url("/hook"))
+        follower = SseFollower(wire.partner_url, await wire.register("drill-sse", ["sse"]))
+        for name in SERVICES:
+            wire.start(name)
+        await wire.wait_ready()
+        follower.start()
+        editor = Editor(wire)
+        filing = asyncio.create_task(editor.file_many(range(plan.stories), concurrency=4))
+        moments = [("enrich", rng.uniform(0.1, 0.4), rng.uniform(0.1, 2.0)),
+                   ("publish", rng.uniform(0.5, 0.8), rng.uniform(0.1, 2.0))]
+        for name, fraction, down_s in moments:
+            at = max(1, int(plan.stories * fraction))
+            await eventually(lambda at=at: len(count_webhooks(receiver, "/hook").uris) >= at,  # type: ignore[misc]
+                             delivery_deadline(plan.stories), f"{at} stories delivered before the kill of {name}")
+            filed_so_far = len(editor.accepted())
+            pid = wire.kill(name)
+            say(f"  kill -9 {name} (pid {pid}) after {at} webhook deliveries, {filed_so_far} filed; "
+                f"restarted {down_s:.2f}s later")
+            await asyncio.sleep(down_s)
+            wire.start(name)
+        await filing
+        expected = {f.article_id for f in editor.accepted()}
+        result.check(len(expected) == plan.stories, f"only {len(expected)} of {plan.stories} filings were accepted")
+        await eventually(lambda: expected <= set(count_webhooks(receiver, "/hook").uris) and expected <= follower.uris(),
+                         delivery_deadline(plan.stories), "every story at both partners")
+        await settle(wire, 2 * int(DRILL_ENV["NEWSWIRE_CLAIM_IDLE_MS"]) / 1000)
+        check_deliveries(result, expected, count_webhooks(receiver, "/hook"), follower)
+        result.check(not wire.exited(), f"services exited: {wire.exited()}")
+    except DrillTimeout as exc:
+        result.failures.append(str(exc))
+    finally:
+        if follower is not None:
+            await follower.stop()
+        await receiver.stop()
+        await wire.close()
+    return result
+
+
+async def drill_redis(workdir: Path, plan: Plan) -> Result:
+    result = Result("kill -9 Redis, restart")
+    rng = random.Random(plan.seed + 1)
+    wire = DrillWire(workdir / "redis")
+    await wire.open()
+    receiver = await start_receiver()
+    follower: SseFollower | None = None
+    stories = max(100, plan.stories // 10)
+    try:
+        await wire.register("drill-hook", ["webhook"], receiver.url("/hook"))
+        follower = SseFollower(wire.partner_url, await wire.register("drill-sse", ["sse"]))
+        for name in SERVICES:
+            wire.start(name)
+        await wire.wait_ready()
+        follower.start()
+        editor = Editor(wire)
+        rate = 40.0
+        filing = asyncio.create_task(editor.file_many(range(stories), concurrency=4, rate=rate))
+        kill_after = rng.randint(stories // 5, stories // 2)
+        await eventually(lambda: len(editor.accepted()) >= kill_after, stories / 4 + 60,
+                         f"{kill_after} filings accepted before the kill")
+        accepted_at_kill = len(editor.accepted())
+        wire.kill_redis()
+        say(f"  kill -9 Redis after {accepted_at_kill} accepted filings; down for {plan.redis_down_s:.1f}s")
+        await asyncio.sleep(plan.redis_down_s)
+        statuses_while_down = dict(editor.statuses)
+        wire.restart_redis()
+        say(f"  Redis restarted on port {wire.server.port}")
+        await wire.r.connection_pool.disconnect()
+        before = {f.key for f in editor.accepted()}
+        took_ingest = await eventually(lambda: any(f.key not in before for f in editor.accepted()), 120,
+                                       "a 202 after the restart")
+        delivered_before = len(follower.got)
+        took_delivery = await eventually(lambda: len(follower.got) > delivered_before, 120,
+                                         "a delivery after the restart")
+        await filing
+        expected = {f.article_id for f in editor.accepted()}
+        result.check(len(expected) == stories, f"only {len(expected)} of {stories} filings were accepted")
+        on_log = set()
+        for _, fields in as_entries(await wire.r.xrange(stream_key(Stream.FILED))):
+            event = decode_event(fields)
+            if isinstance(event, ArticleFiled):
+                on_log.add(event.article_id)
+        lost = expected - on_log
+        result.check(not lost, f"{len(lost)} filings answered 202 are not on the log after the restart")
+        await eventually(lambda: expected <= set(count_webhooks(receiver, "/hook").uris) and expected <= follower.uris(),
+                         delivery_deadline(stories), "every accepted story at both partners")
+        await settle(wire, 2 * int(DRILL_ENV["NEWSWIRE_CLAIM_IDLE_MS"]) / 1000)
+        check_deliveries(result, expected, count_webhooks(receiver, "/hook"), follower)
+        result.figures.update({
+            "accepted_before_kill": accepted_at_kill,
+            "answers": dict(sorted(editor.statuses.items())),
+            "answers_while_down": dict(sorted(statuses_while_down.items())),
+            "first_202_after_restart_s": round(took_ingest, 2),
+            "first_delivery_after_restart_s": round(took_ingest + took_delivery, 2),
+        })
+        result.check(statuses_while_down.get(503, 0) > 0, "ingest never answered 503 while Redis was down")
+        result.check(all(s in (202, 503) for s in editor.statuses), f"answers other than 202/503: {editor.statuses}")
+        result.check(editor.retry_after_missing == 0, f"{editor.retry_after_missing} 503s without Retry-After")
+        result.check(editor.transport_errors == 0, f"{editor.transport_errors} requests got no HTTP answer")
+        result.check(not wire.exited(), f"services exited instead of recovering: {wire.exited()}")
+    except DrillTimeout as exc:
+        result.failures.append(str(exc))
+    finally:
+        if follower is not None:
+            await follower.stop()
+        await receiver.stop()
+        await wire.close()
+    return result
+
+
+async def drill_outage(workdir: Path, plan: Plan) -> Result:
+    result = Result(f"webhook partner down {plan.outage_s:g}s")
+    extra = {"NEWSWIRE_WEBHOOK_RETRY_SCHEDULE": plan.retry_schedule} if plan.retry_schedule else {}
+    wire = DrillWire(workdir / "outage", extra)
+    await wire.open()
+    down = await start_receiver()
+    up = await start_receiver()
+    back: Receiver | None = None
+    follower: SseFollower | None = None
+    try:
+        await wire.register("drill-down", ["webhook"], down.url("/down"))
+        await wire.register("drill-up", ["webhook"], up.url("/up"))
+        follower = SseFollower(wire.partner_url, await wire.register("drill-sse", ["sse"]))
+        for name in SERVICES:
+            wire.start(name)
+        await wire.wait_ready()
+        follower.start()
+        port = down.port
+        await down.stop()  # the port now refuses connections
+        outage_started = time.monotonic()
+        rate = 5.0
+        editor = Editor(wire)
+        await editor.file_many(range(max(10, int(plan.outage_s * rate))), concurrency=2, rate=rate)
+        expected = {f.article_id for f in editor.accepted()}
+        await eventually(lambda: expected <= set(count_webhooks(up, "/up").uris) and expected <= follower.uris(),
+                         max(0.0, outage_started + plan.outage_s - time.monotonic()) + 60,
+                         "the healthy partners have everything while the other is down")
+        healthy_done = time.monotonic() - outage_started
+        await asyncio.sleep(max(0.0, outage_started + plan.outage_s - time.monotonic()))
+        attempts = await wire.r.xlen(partner_key("drill-down", "log"))
+        back = await Receiver(port=port).start()
+        back_at = time.monotonic()
+        say(f"  endpoint back after {back_at - outage_started:.1f}s down; {len(expected)} items queued for it")
+        took = await eventually(lambda: expected <= set(count_webhooks(back, "/down").uris),  # type: ignore[union-attr]
+                                600, "the backlog at the partner that was down")
+        await settle(wire, 2 * int(DRILL_ENV["NEWSWIRE_CLAIM_IDLE_MS"]) / 1000)
+        backlog = count_webhooks(back, "/down")
+        healthy = count_webhooks(up, "/up")
+        check_deliveries(result, expected, healthy, follower)
+        result.check(set(backlog.uris) == expected and all(len(v) == 1 for v in backlog.uris.values()),
+                     "the backlog is not every item exactly once")
+        result.check(backlog.ids == healthy.ids, "the backlog arrived in another order than the healthy partner's")
+        result.check(backlog.ids == sorted(backlog.ids, key=entry_key), "the backlog arrived out of publication order")
+        result.figures.update({
+            "healthy_partners_complete_after_s": round(healthy_done, 1),
+            "failed_attempts_while_down": attempts,
+            "backlog": len(backlog.ids),
+            "backlog_complete_after_back_s": round(took, 1),
+            "retry_schedule": plan.retry_schedule or "default",
+        })
+    except DrillTimeout as exc:
+        result.failures.append(str(exc))
+    finally:
+        if follower is not None:
+            await follower.stop()
+        for receiver in (down, up, back):
+            if receiver is not None:
+                await receiver.stop()
+        await wire.close()
+    return result
+
+
+async def drill_poison(workdir: Path, plan: Plan) -> Result:
+    result = Result("poison messages")
+    wire = DrillWire(workdir / "poison")
+    await wire.open()
+    follower: SseFollower | None = None
+    max_deliveries = Settings().max_deliveries
+    try:
+        follower = SseFollower(wire.partner_url, await wire.register("drill-sse", ["sse"]))
+        for name in SERVICES:
+            wire.start(name)
+        await wire.wait_ready()
+        follower.start()
+        editor = Editor(wire)
+        half = plan.poison_stories // 2
+        await editor.file_many(range(half), concurrency=2)
+        # Publish fails on this one every time: it enriches a filed entry the log does not have.
+        poison = ArticleEnriched(event_id=str(uuid.uuid4()), article_id=f"urn:newswire:article:{uuid.uuid4()}",
+                                 version=1, occurred_at=datetime.now(UTC), correlation_id="drill-poison",
+                                 source_event_id=str(uuid.uuid4()), source_entry_id="1-0")
+        poison_id = text(await wire.r.xadd(stream_key(Stream.ENRICHED), encode_event(poison)))  # type: ignore[arg-type]
+        # And enrich cannot even decode this one.
+        corrupt_id = text(await wire.r.xadd(stream_key(Stream.FILED), {"type": "article.filed.v1", "data": b'{"headline": '}))
+        say(f"  poison enriched entry {poison_id}, corrupt filed entry {corrupt_id}")
+        await editor.file_many(range(half, plan.poison_stories), concurrency=2)
+        expected = {f.article_id for f in editor.accepted()}
+        dead_stream = stream_key(Stream.DEAD)
+        await eventually(lambda: expected <= follower.uris(), delivery_deadline(plan.poison_stories),
+                         "every story around the poison delivered")
+        await eventually(_xlen_at_least(wire, dead_stream, 3), 120 + 10 * max_deliveries, "the entries dead-lettered")
+        await settle(wire, 2 * int(DRILL_ENV["NEWSWIRE_CLAIM_IDLE_MS"]) / 1000)
+        dead = {(d.group, d.entry_id): d for d in await _dead_letters(wire)}
+        # The corrupt filed entry fails in both groups that read the filed stream: enrich and publish's lifecycle.
+        wanted = {("publish", poison_id), ("enrich", corrupt_id), ("lifecycle", corrupt_id)}
+        result.check(set(dead) == wanted, f"dead letters {sorted(dead)}, wanted {sorted(wanted)}")
+        tries = {f"{group}:{entry_id}": _failures_logged(wire, group, entry_id) for group, entry_id in sorted(wanted)}
+        result.check(set(tries.values()) == {max_deliveries}, f"tries before dead-lettering {tries}, wanted {max_deliveries}")
+        result.check(all(d.deliveries == max_deliveries + 1 for d in dead.values()),
+                     f"delivery counts {[d.deliveries for d in dead.values()]}")
+        result.check(poison.article_id not in follower.uris(), "the poison's article was delivered")
+        shown = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "services.wire.cli", "dead-letters"],
+                                        env=wire.env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+        result.check(shown.returncode == 0, f"newswire dead-letters exited {shown.returncode}: {shown.stderr[-500:]}")
+        shown_lines = shown.stdout.splitlines()
+        for group, entry_id in sorted(wanted):
+            needle = "MissingSource" if entry_id == poison_id else "undecodable entry"
+            line = next((ln for ln in shown_lines if f" {entry_id} group={group} " in ln), "")
+            result.check(needle in line and f"deliveries={max_deliveries + 1}" in line,
+                         f"newswire dead-letters does not show {group} {entry_id} with {needle!r}: {shown.stdout[-800:]!r}")
+        result.check(len(follower.got) == len(expected), f"{len(follower.got)} SSE events for {len(expected)} stories")
+        result.figures.update({"stories": len(expected), "delivered": len(follower.uris()), "dead_letters": len(dead),
+                               "tries": tries, "shown_by_cli": len(shown_lines)})
+        result.check(not wire.exited(), f"services exited: {wire.exited()}")
+    except DrillTimeout as exc:
+        result.failures.append(str(exc))
+    finally:
+        if follower is not None:
+            await follower.stop()
+        await wire.close()
+    return result
+
+
+def _xlen_at_least(wire: DrillWire, key: str, n: int) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return bool(await wire.r.xlen(key) >= n)
+
+    return check
+
+
+async def _dead_letters(wire: DrillWire) -> list[DeadLettered]:
+    return await EventLog(wire.r, Settings(redis_url=wire.redis_url)).dead_letters(0)
+
+
+def _failures_logged(wire: DrillWire, group: str, entry_id: str) -> int:
+    """How many times a group's worker logged a failure on ``entry_id`` (JSON log lines)."""
+    service = "enrich" if group == "enrich" else "publish"
+    count = 0
+    for line in (wire.workdir / f"{service}.log").read_text(errors="replace").splitlines():
+        if '"entry.failed"' in line:
+            record = json.loads(line)
+            count += record.get("group") == group and record.get("entry_id") == entry_id
+    return count
+
+
+async def drill_fuzz(workdir: Path, plan: Plan) -> Result:
+    from bench.drills_fuzz import run_fuzz_drill
+
+    result: Result = await run_fuzz_drill(workdir / "fuzz", plan.fuzz_examples)
+    return result
+
+
+def show_logs(folder: Path) -> None:
+    for service in SERVICES:
+        log = folder / f"{service}.log"
+        if log.exists():
+            say(f"  --- last lines of {service}.log ---\n{log.read_text(errors='replace')[-1500:]}")
+
+
+DRILLS: dict[str, Callable[[Path, Plan], Awaitable[Result]]] = {
+    "kill": drill_kill, "redis": drill_redis, "outage": drill_outage, "poison": drill_poison, "fuzz": drill_fuzz,
+}
+
+
+async def run(plan: Plan, only: list[str]) -> list[Result]:
+    results = []
+    with tempfile.TemporaryDirectory(prefix="newswire-drills-") as tmp:
+        for name in only:
+            say(f"{name}: running")
+            started = time.monotonic()
+            outcome = await DRILLS[name](Path(tmp), plan)
+            outcome.figures["took_s"] = round(time.monotonic() - started, 1)
+            say(outcome.report())
+            if not outcome.ok:
+                show_logs(Path(tmp, name))
+            results.append(outcome)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small scale: 300 stories, an 8 s outage, short retries")
+    parser.add_argument("--stories", type=int, help="stories in the kill drill (the Redis drill files a tenth)")
+    parser.add_argument("--outage-s", type=float, help="how long the partner endpoint is down")
+    parser.add_argument("--redis-down-s", type=float, help="how long the Redis server stays down")
+    parser.add_argument("--fuzz-examples", type=int, help="schemathesis examples per operation and mode")
+    parser.add_argument("--retry-schedule", help="NEWSWIRE_WEBHOOK_RETRY_SCHEDULE for the outage drill")
+    parser.add_argument("--seed", type=int, help="seed of the random kill moments (printed; rerun with it)")
+    parser.add_argument("--only", default=",".join(DRILLS), help=f"comma-separated drills of {', '.join(DRILLS)}")
+    args = parser.parse_args(argv)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000)
+    plan = Plan.quick(seed) if args.quick else Plan(seed=seed)
+    changes = {"stories": args.stories, "outage_s": args.outage_s, "redis_down_s": args.redis_down_s,
+               "fuzz_examples": args.fuzz_examples, "retry_schedule": args.retry_schedule}
+    plan = Plan(**{**plan.__dict__, **{k: v for k, v in changes.items() if v is not None}})
+    only = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = [name for name in only if name not in DRILLS]
+    if unknown:
+        parser.error(f"unknown drills {unknown}; choose from {', '.join(DRILLS)}")
+    say(f"seed {plan.seed} (rerun with --seed {plan.seed}); {plan}")
+    say("drill settings: " + " ".join(f"{k}={v}" for k, v in DRILL_ENV.items()))
+    results = asyncio.run(run(plan, only))
+    failed = [r.name for r in results if not r.ok]
+    say(f"{len(results) - len(failed)} of {len(results)} drills passed" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
