@@ -50,12 +50,23 @@ def validation_problem(exc: msgspec.ValidationError | msgspec.DecodeError, what:
     return Problem(400, "Malformed JSON", f"the request body is not valid JSON: {exc}", kind="malformed-json")
 
 
+# Besides ``DecodeError``, msgspec raises these for a body that is not UTF-8 or nests too deeply.
+UNDECODABLE = (UnicodeDecodeError, RecursionError)
+
+
+def undecodable_problem(exc: BaseException) -> Problem:
+    reason = "it is not UTF-8" if isinstance(exc, UnicodeDecodeError) else "it nests too deeply"
+    return Problem(400, "Malformed JSON", f"the request body is not valid JSON: {reason}", kind="malformed-json")
+
+
 def decode_json(raw: bytes, into: type[T], what: str = "request") -> T:
     """Strict decode of a request body: no coercion, unknown fields refused, errors with a path."""
     try:
         return msgspec.json.decode(raw, type=into)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise validation_problem(exc, what) from exc
+    except UNDECODABLE as exc:
+        raise undecodable_problem(exc) from exc
 
 
 def problem_response(problem: Problem, instance: str | None = None) -> Response[bytes]:
@@ -93,6 +104,19 @@ def _on_redis_down(request: Request[Any, Any, Any], exc: Exception) -> Response[
     return problem_response(problem, request.url.path)
 
 
+def _on_undecodable(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """Litestar's own body decoding lets these through: a 400 when the body itself is the cause, else a 500."""
+    cached = getattr(request, "_body", None)
+    if isinstance(cached, bytes):
+        try:
+            msgspec.json.decode(cached)
+        except UNDECODABLE as again:
+            return problem_response(undecodable_problem(again), request.url.path)
+        except msgspec.DecodeError:
+            pass
+    return _on_unexpected(request, exc)
+
+
 def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     log.exception("http.unhandled_error", path=request.url.path)
     problem = Problem(HTTP_500_INTERNAL_SERVER_ERROR, "Internal error", "the request failed on our side; it has been logged")
@@ -104,6 +128,8 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Callable[..., Response[bytes]]] 
     HTTPException: _on_http,
     RedisConnectionError: _on_redis_down,
     RedisTimeoutError: _on_redis_down,
+    UnicodeDecodeError: _on_undecodable,
+    RecursionError: _on_undecodable,
     Exception: _on_unexpected,
 }
 
