@@ -238,18 +238,21 @@ def fold_publish(entries: Iterable[tuple[str, str, Fields]], *, filed: str, publ
     seen: dict[str, AnyEvent] = dict(contents or {})
     first: dict[str, datetime] = dict(first_filed or {})
     dead = set(killed)
-    for stream, entry_id, fields in entries:
-        article = _article_of(fields)
-        if article is None:
-            continue
-        if stream == filed:
-            event = _decoded(fields)
-            if event is None:
-                continue
+    rows = [(stream, entry_id, fields, _decoded(fields) if stream == filed else None)
+            for stream, entry_id, fields in entries if _article_of(fields) is not None]
+    # Entry ids order entries within a stream, not across streams: an enriched entry can carry a
+    # smaller id than the filed entry it derives from when both fall in one millisecond (each
+    # stream numbers its own entries from -0). So the run's filed contents are known up front.
+    for _stream, entry_id, _fields, event in rows:
+        if event is not None:
             first.setdefault(event.article_id, event.occurred_at)
             if isinstance(event, CONTENT_EVENTS):
                 seen[entry_id] = event
-            elif isinstance(event, ArticleKilled):  # _KILL: always marks the article
+    for stream, _entry_id, fields, event in rows:
+        if stream == filed:
+            if event is None:
+                continue
+            if isinstance(event, ArticleKilled):  # _KILL: always marks the article
                 out.items.setdefault(event.article_id, {})["killed"] = str(event.version).encode()
                 out.lifecycle.setdefault(event.article_id, set()).add(str(event.version))
                 dead.add(event.article_id)

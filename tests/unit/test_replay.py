@@ -10,6 +10,7 @@ import msgspec
 from schemas.codec import encode_event
 from schemas.events import (
     ArticleCorrected,
+    ArticleEnriched,
     ArticleFiled,
     ArticleKilled,
     ArticleUpdated,
@@ -22,6 +23,7 @@ from services.wire.replay import (
     embargo_ms,
     fold_articles,
     fold_partition,
+    fold_publish,
     fold_registry,
     history_of,
     merge_by_id,
@@ -156,3 +158,20 @@ def test_partners_are_registered_changed_and_removed() -> None:
 def test_rebuilt_keys_stay_in_the_live_keys_slot() -> None:
     assert rebuild_key("nw:{p3}:article:urn:newswire:article:x") == "nw:{p3}:rebuild:article:urn:newswire:article:x"
     assert rebuild_key("nw:{registry}:names") == "nw:{registry}:rebuild:names"
+
+
+def test_an_enriched_entry_numbered_before_its_filing_in_the_same_millisecond_is_still_built() -> None:
+    filed = content(ArticleFiled, 1)
+    assert isinstance(filed, ArticleFiled)
+    enriched = ArticleEnriched(**common(1), source_event_id=filed.event_id, source_entry_id="1000-3")  # type: ignore[arg-type]
+    fkey, ekey, pkey = "nw:{p0}:filed", "nw:{p0}:enriched", "nw:{p0}:published"
+    # each stream numbers its own entries: the enriched entry is 1000-0, the filing it derives from 1000-3
+    def entry(event: object) -> dict[bytes, bytes]:
+        return {k.encode(): v for k, v in encode_event(event).items()}  # type: ignore[arg-type]
+
+    merged = merge_by_id([(fkey, "1000-3", entry(filed))], [(ekey, "1000-0", entry(enriched))])
+    assert [row[0] for row in merged] == [ekey, fkey]
+    changes = fold_publish(merged, filed=fkey, published=pkey, enriched=ekey)
+    assert list(changes.versions[ART]) == ["1"]
+    item = msgspec.json.decode(changes.versions[ART]["1"])
+    assert item["uri"] == ART and item["headlines"][0]["value"] == "h"
