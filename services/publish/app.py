@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -64,9 +64,25 @@ class PublishHandler:
     def __init__(self, eventlog: EventLog, articles: ArticleProjection) -> None:
         self.eventlog = eventlog
         self.articles = articles
+        self._sources: dict[str, dict[bytes, bytes]] = {}  # filed entry id -> fields, read for the current batch
 
     async def before_batch(self, partition: int) -> None:
         return None
+
+    async def prefetch(self, events: Sequence[tuple[str, AnyEvent]], partition: int) -> None:
+        """Read the filed entry of every enriched event in the batch in one round trip."""
+        self._sources.clear()
+        wanted = [e.source_entry_id for _, e in events if isinstance(e, ArticleEnriched)]
+        if not wanted:
+            return
+        stream = stream_key(Stream.FILED, partition)
+        async with self.eventlog.redis.pipeline(transaction=False) as pipe:
+            for entry_id in wanted:
+                pipe.xrange(stream, entry_id, entry_id, count=1)
+            replies = await pipe.execute()
+        for reply in replies:
+            for entry_id, fields in as_entries(reply):
+                self._sources[entry_id] = fields
 
     async def handle(self, event: AnyEvent, entry_id: str, partition: int) -> Call | None:
         if not isinstance(event, ArticleEnriched):
@@ -81,8 +97,12 @@ class PublishHandler:
                                           published=_published(event, item, event.event_id), release_ms=release_ms)
 
     async def _content(self, entry_id: str, event_id: str, partition: int) -> ArticleContent:
-        rows = as_entries(await self.eventlog.redis.xrange(stream_key(Stream.FILED, partition), entry_id, entry_id, count=1))
-        content = decode_event(rows[0][1]) if rows else None
+        fields = self._sources.pop(entry_id, None)
+        if fields is None:
+            rows = as_entries(await self.eventlog.redis.xrange(stream_key(Stream.FILED, partition), entry_id, entry_id,
+                                                              count=1))
+            fields = rows[0][1] if rows else None
+        content = decode_event(fields) if fields else None
         if not isinstance(content, CONTENT_EVENTS) or content.event_id != event_id:
             raise MissingSource(f"filed entry {entry_id} for event {event_id} not found")
         return content

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 import structlog
@@ -48,9 +48,16 @@ class Handler(Protocol):
     async def handle(self, event: AnyEvent, entry_id: str, partition: int) -> Call | None:
         """The append-once call that records this event's effect, or None if it has none."""
 
+    # Optional: ``async def prefetch(self, events: Sequence[tuple[str, AnyEvent]], partition: int) -> None``
+    # reads what ``handle`` will need for a whole batch in one round trip, before the batch is handled.
+
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+async def _no_body(_msg: Any) -> None:
+    return None
 
 
 class StreamWorker:
@@ -78,6 +85,12 @@ class StreamWorker:
             min_idle_time=self.settings.claim_idle_ms, polling_interval=self.settings.claim_interval_ms,
         )
 
+        async def parse_batch(message: Mapping[str, Any]) -> RedisBatchStreamMessage:
+            """The batch as read, without FastStream's body: :meth:`process` decodes the entries' fields
+            itself, so turning every entry into JSON and decoding that again would be wasted work."""
+            return RedisBatchStreamMessage(raw_message=message, body=b"", group=group,  # type: ignore[arg-type]
+                                           consumer=self.eventlog.redis)  # type: ignore[arg-type]
+
         async def on_batch(msg: RedisBatchStreamMessage) -> None:
             ids = msg.raw_message["message_ids"]
             rows = msg.raw_message["data"]
@@ -88,7 +101,8 @@ class StreamWorker:
             fields = msg.raw_message.get("data") or {}
             await self.process_claimed(partition, entry_id, fields)
 
-        self.broker.subscriber(stream=reader, ack_policy=AckPolicy.MANUAL, include_in_schema=False)(on_batch)
+        self.broker.subscriber(stream=reader, ack_policy=AckPolicy.MANUAL, include_in_schema=False,
+                               parser=parse_batch, decoder=_no_body)(on_batch)
         self.broker.subscriber(stream=claimer, ack_policy=AckPolicy.MANUAL, include_in_schema=False)(on_claimed)
 
     async def start(self) -> None:
@@ -135,6 +149,7 @@ class StreamWorker:
         await self.handler.before_batch(partition)
         calls: list[Call] = []
         acks: list[str] = []
+        events: list[tuple[str, AnyEvent]] = []
         for entry_id, fields in entries:
             try:
                 event = decode_event(fields)
@@ -144,6 +159,14 @@ class StreamWorker:
             if event is None:  # a type this worker does not know: skip it, never crash-loop
                 acks.append(entry_id)
                 continue
+            events.append((entry_id, event))
+        prefetch = getattr(self.handler, "prefetch", None)
+        if prefetch is not None and events:
+            try:
+                await prefetch(events, partition)
+            except Exception as exc:  # only an optimisation: each handle() still reads what it misses
+                log.warning("batch.prefetch_failed", group=group.value, error=str(exc))
+        for entry_id, event in events:
             structlog.contextvars.bind_contextvars(
                 correlation_id=event.correlation_id, article_id=event.article_id, event_id=event.event_id
             )
