@@ -107,12 +107,12 @@ class FanoutHandler:
             del self._handled[next(iter(self._handled))]
 
     async def handle(self, event: AnyEvent, entry_id: str, partition: int) -> Call | None:
-        await self.wait_for_earlier(entry_id, partition)
-        if not isinstance(event, ArticlePublished):
-            self._done(entry_id)
-            return None
         published_ms = entry_ms(entry_id)
         joined = [p for p in self.partners if published_ms >= int(p.created_at.timestamp() * 1000)]
+        if not joined or not isinstance(event, ArticlePublished):  # no outbox to write, so no order to keep
+            self._done(entry_id)
+            return None
+        await self.wait_for_earlier(entry_id, partition)
         names = await self.targets(event, joined)
         new_ids = await self.store.enqueue_once(names, partition, entry_id, event.article_id, event.version)
         for name, new_id in zip(names, new_ids, strict=True):
