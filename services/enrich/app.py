@@ -20,6 +20,7 @@ from services.wire.worker import Call
 
 log = structlog.get_logger()
 CATCH_UP_COUNT = 1000
+LEADS_KEPT = 2_000  # leads remembered for articles enriched but not yet seen published
 
 EV_ENRICHED = "article.enriched"
 EV_ARCHIVE_CAUGHT_UP = "archive.caught_up"
@@ -39,6 +40,14 @@ class ArchiveProjection:
         self.enricher = enricher
         self.positions = {stream_key(Stream.PUBLISHED, p): "0-0" for p in range(partitions)}
         self.applied = 0
+        # body HTML -> its lead, as this process worked it out when it enriched the article: the published
+        # item carries the same body, so indexing it need not turn the HTML into text a second time
+        self.leads: dict[str, str] = {}
+
+    def remember_lead(self, body_html: str, article_lead: str) -> None:
+        self.leads[body_html] = article_lead
+        while len(self.leads) > LEADS_KEPT:
+            del self.leads[next(iter(self.leads))]
 
     async def catch_up(self) -> int:
         """Apply every published item not yet indexed; returns how many were applied."""
@@ -63,10 +72,11 @@ class ArchiveProjection:
             self.enricher.index.remove(item.uri)
             return
         headline = item.headlines[0].value if item.headlines else ""
-        text = html_to_text(item.bodies[0].value) if item.bodies else ""
+        known = self.leads.pop(item.bodies[0].value, None) if item.bodies else None
+        article_lead = known if known is not None else lead(html_to_text(item.bodies[0].value) if item.bodies else "")
         tag_ids = [n.literal for n in (*item.people, *item.organisations, *item.places) if n.literal]
         published_at = datetime.fromisoformat(item.version_created) if item.version_created else event.occurred_at
-        self.enricher.index_article(item.uri, headline, lead(text), tag_ids, published_at)
+        self.enricher.index_article(item.uri, headline, article_lead, tag_ids, published_at)
 
 
 class EnrichHandler:
@@ -95,6 +105,7 @@ class EnrichHandler:
             return None
         now = datetime.now(UTC)
         enrichment = self.enricher.enrich(event, now)
+        self.archive.remember_lead(event.body_html, enrichment.lead)
         enriched = ArticleEnriched(
             event_id=str(uuid.uuid4()), article_id=event.article_id, version=event.version, occurred_at=now,
             correlation_id=event.correlation_id, source_event_id=event.event_id, source_entry_id=entry_id,
