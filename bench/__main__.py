@@ -17,6 +17,8 @@ import argparse
 import json
 import os
 import platform
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from bench.latency import machine
@@ -69,6 +72,19 @@ class Report:
     seconds: float = 0.0
 
 
+def describe_server(url: str) -> tuple[str, str]:
+    """The server's name and version and its AOF settings, as it reports them; and its appendfsync."""
+    client = SyncRedis.from_url(url)
+    try:
+        info: dict[str, Any] = client.info("server")
+        config: dict[str, Any] = client.config_get("append*")  # type: ignore[assignment]
+    finally:
+        client.close()
+    name, version = ("Valkey", info["valkey_version"]) if "valkey_version" in info else ("Redis", info["redis_version"])
+    fsync = str(config.get("appendfsync", "?"))
+    return f"{name} {version}, appendonly {config.get('appendonly', '?')}, appendfsync {fsync}", fsync
+
+
 def with_db(url: str, offset: int) -> str:
     parts = urlsplit(url)
     db = int(parts.path.strip("/") or 0) + offset
@@ -85,7 +101,7 @@ async def flush(url: str) -> None:
 
 async def run_ours(report: Report, children: Children, url: str, redis_pid: int | None) -> None:
     a = report.args
-    wire = Wire(children, url, "fsync-always" if a.appendfsync == "always" else "fsync-everysec")
+    wire = Wire(children, url, {"always": "fsync-always", "everysec": "fsync-everysec"}.get(a.appendfsync, "none"))
     wire.bodies = prepare_bodies(a.distinct_stories, a.seed)
     redis = Redis.from_url(url)
     try:
@@ -112,7 +128,16 @@ async def run_ours(report: Report, children: Children, url: str, redis_pid: int 
         if redis_pid:
             pids["redis"] = redis_pid
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        spies = [children.start(f"py-spy-{name}", [a.py_spy, "record", "--pid", str(pid), "--rate", "100", "--format",
+                                                   "raw", "-o", str(Path(a.profile) / f"{name}.txt")], os.environ)
+                 for name, pid in pids.items() if name != "redis"] if a.profile else []
         report.pushed = await pipeline.pushed(a.push, a.push_connections)
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its profile and exits
+        for name in list(children.procs):
+            if name.startswith("py-spy-"):
+                children.procs[name].wait(30)
+                children.stop(name)
         report.cpu_per_story_us = {name: (cpu_seconds(pid) - before[name]) / a.push * 1e6 for name, pid in pids.items()}
         log(f"  {a.push} at once: {report.pushed.throughput:.0f} stories/s, {report.pushed.verdict()}")
         log("search for the highest sustained rate:")
@@ -189,7 +214,7 @@ def render(report: Report) -> str:
     add(f"redis: {report.redis_desc}")
     add("cores: Redis, the three services, the load generator and the SSE client (one process, uvloop) all share "
         f"the machine's {os.cpu_count()} cores; nothing is pinned")
-    add(f"command: python -m bench{' --quick' if a.quick else ''}   ({report.seconds:.0f} s)")
+    add(f"command: python -m bench {' '.join(a.argv)}".rstrip() + f"   ({report.seconds:.0f} s)")
     add("")
     add("| measure | figure |")
     add("|---|---|")
@@ -256,28 +281,34 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--peer-pools", default=None, help="Celery pools to try: prefork,solo,threads")
     parser.add_argument("--skip-others", action="store_true", help="only the wire (no floor, no peer)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--profile", metavar="DIR", default=None,
+                        help="record each service with py-spy while the stories pushed at once go through (raw stacks)")
     args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else argv
     quick = args.quick
     defaults: dict[str, object] = {
-        "rates": [50, 200, 1000], "rate_seconds": 1.5 if quick else 15, "confirm_seconds": 3 if quick else 60,
-        "probe_seconds": 1.5 if quick else 10, "push": 300 if quick else 5000, "peer_pools": "prefork" if quick else
+        "rates": [50, 200, 1000], "rate_seconds": 1 if quick else 15, "confirm_seconds": 2 if quick else 60,
+        "probe_seconds": 1 if quick else 10, "push": 300 if quick else 5000, "peer_pools": "prefork" if quick else
         "prefork,solo",
     }
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     if quick:
-        args.search_ceiling = min(args.search_ceiling, 400)
-    args.ingest_seconds = 1.5 if quick else 10
+        args.search_ceiling = args.search_start  # one probe, then the confirming run
+    args.ingest_seconds = 1 if quick else 10
     args.ingest_connections = 50
     args.push_connections = 64
-    args.warmup_seconds = 1 if quick else 4
+    args.warmup_seconds = 0.5 if quick else 4
     args.drain_seconds = 60 if quick else 180
     args.distinct_stories = 500 if quick else 5000
     args.floor_stories = 1000 if quick else 20_000
-    args.floor_enrich_stories = 300 if quick else 5000
-    args.peer_stories = 150 if quick else 3000
+    args.floor_enrich_stories = 200 if quick else 5000
+    args.peer_stories = 100 if quick else 3000
     args.compare_rate = 50.0
+    args.py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
     return args
 
 
@@ -293,12 +324,13 @@ def main(argv: list[str] | None = None) -> int:
             if server is not None:
                 server.start()
                 url = server.url
-                report.redis_desc = (f"{server.binary.name} started by the bench, appendonly yes, appendfsync "
-                                     f"{args.appendfsync}; one server for all three systems (db 0 wire, 1 peer, 2 floor)")
             else:
                 assert given is not None
                 url = given
-                report.redis_desc = f"the server REDIS_URL names (appendfsync as configured there: {args.appendfsync} assumed)"
+            described, args.appendfsync = describe_server(url)
+            origin = f"started by the bench ({server.binary.name})" if server is not None else "named by REDIS_URL"
+            report.redis_desc = (f"{described}, {origin}; one server for all three systems "
+                                 "(wire, peer and floor on db numbers of their own)")
             pid = server.process.pid if server is not None and server.process is not None else None
             steps: list[Callable[[], None]] = [lambda: run_async(run_ours(report, children, url, pid))]
             if not args.skip_others:
