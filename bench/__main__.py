@@ -113,18 +113,19 @@ async def run_ours(report: Report, children: Children, url: str, redis_pid: int 
         report.ingest = await ingest_only(wire, a.ingest_seconds, a.ingest_connections)
         await redis.flushdb()  # the pipeline starts on an empty log, not with the ingest run's backlog
         await wire.credentials(redis)
-        wire.start("enrich", "publish")
+        wire.start("enrich", copies=a.enrich_workers)
+        wire.start("publish")
         await wire.wait_ready(redis, SERVICES)
         follower = Follower(wire.publish_port, wire.partner_token)
         await follower.start()
-        pipeline = Pipeline(wire, follower, a.drain_seconds)
+        pipeline = Pipeline(wire, follower, a.drain_seconds, redis)
         await pipeline.at_rate(50, a.warmup_seconds)  # first requests pay for imports and caches
         for rate in a.rates:
-            run = await pipeline.at_rate(rate, a.rate_seconds)
+            run = await pipeline.at_rate(rate, a.rate_seconds, stages=True)
             report.rates.append(run)
             log(f"  {rate:6.0f}/s for {a.rate_seconds:g} s: p50 {run.pct(0.5):.1f} ms, p95 {run.pct(0.95):.1f} ms, "
-                f"p99 {run.pct(0.99):.1f} ms, {run.verdict()}")
-        pids = {name: children.procs[name].pid for name in SERVICES}
+                f"p99 {run.pct(0.99):.1f} ms, {run.verdict()}; " + stage_text(run))
+        pids = wire.services()
         if redis_pid:
             pids["redis"] = redis_pid
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
@@ -147,7 +148,7 @@ async def run_ours(report: Report, children: Children, url: str, redis_pid: int 
         await follower.stop()
     finally:
         await redis.aclose()
-        for name in SERVICES:
+        for name in wire.services():
             children.stop(name)
 
 
@@ -201,6 +202,10 @@ def run_peer(report: Report, children: Children, url: str, pool: str) -> None:
     report.others.append(Other(label, bulk["throughput"], paced["p50"], paced["p95"], paced["p99"]))
 
 
+def stage_text(run: RateRun) -> str:
+    return ", ".join(f"{name} {fmt(percentile(v, 0.5))}/{fmt(percentile(v, 0.99))}" for name, v in run.stages_ms.items())
+
+
 def fmt(value: float, digits: int = 1) -> str:
     return "-" if value != value else f"{value:,.{digits}f}"  # nan: no data
 
@@ -212,8 +217,9 @@ def render(report: Report) -> str:
     add(f"machine: {machine()}")
     add(f"load average (1/5/15 min) at start: {report.load_start}; at end: {report.load_end}")
     add(f"redis: {report.redis_desc}")
-    add("cores: Redis, the three services, the load generator and the SSE client (one process, uvloop) all share "
-        f"the machine's {os.cpu_count()} cores; nothing is pinned")
+    services = ", ".join(k for k in report.rss if k != "redis") or "ingest, enrich, publish"
+    add(f"cores: Redis, the services ({services}), the load generator and the SSE client (one process, uvloop) all "
+        f"share the machine's {os.cpu_count()} cores; nothing is pinned")
     add(f"command: python -m bench {' '.join(a.argv)}".rstrip() + f"   ({report.seconds:.0f} s)")
     add("")
     add("| measure | figure |")
@@ -226,7 +232,7 @@ def render(report: Report) -> str:
     for run in report.rates:
         add(f"| end to end at {run.rate:,.0f} stories/s for {a.rate_seconds:g} s (POST to SSE arrival) "
             f"| p50 {fmt(run.pct(0.5))} / p95 {fmt(run.pct(0.95))} / p99 {fmt(run.pct(0.99))} ms; "
-            f"{run.delivered:,} of {run.sent:,} delivered; {run.verdict()} |")
+            f"{run.delivered:,} of {run.sent:,} delivered; {run.verdict()}. By stage, p50/p99 ms: {stage_text(run)} |")
     if report.pushed:
         p = report.pushed
         add(f"| end to end, {p.sent:,} stories at once ({a.push_connections} connections) "
@@ -256,7 +262,7 @@ def render(report: Report) -> str:
         add("|---|---:|---:|---:|---:|")
         p50 = compare.pct(0.5) if compare else float("nan")
         p95 = compare.pct(0.95) if compare else float("nan")
-        add(f"| newswire: HTTP ingest, enrich, publish, SSE (3 processes) | {fmt(ours_tp, 0)} | "
+        add(f"| newswire: HTTP ingest, enrich, publish, SSE ({2 + a.enrich_workers} processes) | {fmt(ours_tp, 0)} | "
             f"{fmt(p50)} / {fmt(p95)} / {fmt(ours_p99)} | 1 | 1 |")
         for o in report.others:
             add(f"| {o.name} | {fmt(o.throughput, 0)} | {fmt(o.p50)} / {fmt(o.p95)} / {fmt(o.p99)} | "
@@ -281,6 +287,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--peer-pools", default=None, help="Celery pools to try: prefork,solo,threads")
     parser.add_argument("--skip-others", action="store_true", help="only the wire (no floor, no peer)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--enrich-workers", type=int, default=1, help="enrich processes (one consumer group)")
     parser.add_argument("--profile", metavar="DIR", default=None,
                         help="record each service with py-spy while the stories pushed at once go through (raw stacks)")
     args = parser.parse_args(argv)

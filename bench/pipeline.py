@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from redis.asyncio import Redis
@@ -23,6 +24,7 @@ from bench.loadgen import Follower, Sent, closed_loop, open_loop, post
 from bench.procs import Children, percentile, python_module, rss_mb
 from bench.stories import story_bytes
 from schemas.partners import Filters
+from schemas.streams import Stream, stream_key
 from services.ingest.core import new_article_id
 from services.publish.partners import PartnerRegistry
 from services.wire.credentials import Role, issue
@@ -49,6 +51,7 @@ class RateRun:
     first_p50_ms: float  # p50 latency of the first fifth of the run (by send time)
     last_p50_ms: float  # ... and of the last fifth
     backlog_end: int  # sent but not yet delivered when the last request was sent
+    stages_ms: dict[str, list[float]] = field(default_factory=dict)  # per stage, from the entry ids on the log
 
     def pct(self, q: float) -> float:
         return percentile(self.latencies_ms, q)
@@ -117,9 +120,15 @@ class Wire:
         _, self.partner_token, _ = await PartnerRegistry(redis).register(
             PARTNER, modes=["sse"], filters=Filters(), webhook_url=None, actor="bench", now=datetime.now(UTC))
 
-    def start(self, *names: str) -> None:
+    def start(self, *names: str, copies: int = 1) -> None:
         for name in names:
-            self.children.start(name, python_module(f"services.{name}"), self.env())
+            for copy in range(copies):
+                self.children.start(name if copy == 0 else f"{name}-{copy + 1}", python_module(f"services.{name}"),
+                                    self.env())
+
+    def services(self) -> dict[str, int]:
+        """Each running service process (``enrich-2`` for a second enrich worker) and its pid."""
+        return {name: proc.pid for name, proc in self.children.procs.items() if name.split("-")[0] in SERVICES}
 
     async def wait_ready(self, redis: Redis, names: tuple[str, ...], within: float = 90) -> None:
         deadline = time.monotonic() + within
@@ -150,7 +159,7 @@ class Wire:
         return found
 
     def rss(self, redis_pid: int | None) -> dict[str, float]:
-        out = {name: rss_mb(self.children.procs[name].pid) for name in SERVICES if name in self.children.procs}
+        out = {name: rss_mb(pid) for name, pid in self.services().items()}
         if redis_pid:
             out["redis"] = rss_mb(redis_pid)
         return out
@@ -188,8 +197,9 @@ def summarise(wire: Wire, follower: Follower, results: list[Sent], rate: float, 
 class Pipeline:
     """Runs load against a started wire and collects each run's figures."""
 
-    def __init__(self, wire: Wire, follower: Follower, drain_s: float) -> None:
+    def __init__(self, wire: Wire, follower: Follower, drain_s: float, redis: Redis) -> None:
         self.wire = wire
+        self.redis = redis
         self.follower = follower
         self.drain_s = drain_s
         self.next_n = 0
@@ -202,12 +212,46 @@ class Pipeline:
         uris = [self.wire.uri(s.n) for s in results if s.status == 202]
         return await self.follower.wait_for(uris, self.drain_s)
 
-    async def at_rate(self, rate: float, seconds: float, connections: int = 64) -> RateRun:
+    async def at_rate(self, rate: float, seconds: float, connections: int = 64, stages: bool = False) -> RateRun:
         count = max(1, int(rate * seconds))
+        wall_ms = time.time() * 1000
         results = await open_loop(self.wire.ingest_port, self.wire.request, self._numbers(count), count, rate, connections)
         delivered = await self._drain(results)
         self.wire.children.check_alive()
-        return summarise(self.wire, self.follower, results, rate, delivered)
+        run = summarise(self.wire, self.follower, results, rate, delivered)
+        if stages:
+            run.stages_ms = await self.stages(results, int(wall_ms) - 1000)
+        return run
+
+    async def stages(self, results: list[Sent], since_ms: int) -> dict[str, list[float]]:
+        """Where each story's time went, from the millisecond in the id of its entry on each stream:
+        request to filed (ingest), filed to enriched, enriched to published, published to the SSE client."""
+        offset_ms = (time.time() - time.perf_counter()) * 1000  # perf_counter -> wall clock, as entry ids use
+        logged: dict[Stream, dict[str, int]] = {}
+        for stream in (Stream.FILED, Stream.ENRICHED, Stream.PUBLISHED):
+            found: dict[str, int] = {}
+            logged[stream] = found
+            start = f"{since_ms}-0"
+            while True:
+                rows: Any = await self.redis.xrange(stream_key(stream), min=start, count=1000)
+                for entry_id, fields in rows:
+                    found.setdefault(fields[b"article"].decode(), int(entry_id.split(b"-")[0]))
+                if len(rows) < 1000:
+                    break
+                start = "(" + rows[-1][0].decode()
+        out: dict[str, list[float]] = {"ingest": [], "enrich": [], "publish": [], "delivery": []}
+        for sent in results:
+            uri = self.wire.uri(sent.n)
+            marks = [logged[s].get(uri) for s in (Stream.FILED, Stream.ENRICHED, Stream.PUBLISHED)]
+            arrived = self.follower.arrivals.get(uri)
+            if sent.status != 202 or arrived is None or None in marks:
+                continue
+            filed, enriched, published = (float(m) for m in marks if m is not None)
+            out["ingest"].append(filed - (sent.scheduled * 1000 + offset_ms))
+            out["enrich"].append(enriched - filed)
+            out["publish"].append(published - enriched)
+            out["delivery"].append(arrived * 1000 + offset_ms - published)
+        return out
 
     async def pushed(self, count: int, connections: int = 64) -> RateRun:
         results = await closed_loop(self.wire.ingest_port, self.wire.request, self._numbers(count),
