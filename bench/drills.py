@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
+
 from bench.drills_wire import (
     DRILL_ENV,
     ROOT,
@@ -112,18 +114,38 @@ class WebhookCount:
     versions: Counter[tuple[str, str]]  # (uri, version) over distinct webhook-ids
 
 
-def count_webhooks(receiver: Receiver, path: str) -> WebhookCount:
-    seen: dict[str, tuple[str, str]] = {}
-    posts = 0
-    for request in receiver.delivered(path):
-        posts += 1
-        msg_id = request.headers["webhook-id"]
-        if msg_id not in seen:
-            seen[msg_id] = webhook_uri(request.body)
-    uris: dict[str, list[str]] = {}
-    for msg_id, (uri, _version) in seen.items():
-        uris.setdefault(uri, []).append(msg_id)
-    return WebhookCount(posts, list(seen), uris, Counter(seen.values()))
+@dataclass
+class Tally:
+    """A webhook receiver's deliveries on one path, read incrementally (the drills poll it often)."""
+
+    receiver: Receiver
+    path: str
+    read: int = 0
+    posts: int = 0
+    first: dict[str, tuple[str, str]] = field(default_factory=dict)  # webhook-id -> (uri, version), first arrival order
+    _uris: set[str] = field(default_factory=set)
+
+    def update(self) -> Tally:
+        new = self.receiver.requests[self.read:]
+        self.read += len(new)
+        for request in new:
+            if request.path == self.path and 200 <= request.status < 300:
+                self.posts += 1
+                msg_id = request.headers["webhook-id"]
+                if msg_id not in self.first:
+                    self.first[msg_id] = webhook_uri(request.body)
+                    self._uris.add(self.first[msg_id][0])
+        return self
+
+    def uris(self) -> set[str]:
+        return self.update()._uris
+
+    def count(self) -> WebhookCount:
+        self.update()
+        uris: dict[str, list[str]] = {}
+        for msg_id, (uri, _version) in self.first.items():
+            uris.setdefault(uri, []).append(msg_id)
+        return WebhookCount(self.posts, list(self.first), uris, Counter(self.first.values()))
 
 
 def entry_key(msg_id: str) -> tuple[int, int]:
@@ -190,6 +212,7 @@ async def drill_kill(workdir: Path, plan: Plan) -> Result:
     follower: SseFollower | None = None
     try:
         await wire.register("drill-hook", ["webhook"], receiver.url("/hook"))
+        hook = Tally(receiver, "/hook")
         follower = SseFollower(wire.partner_url, await wire.register("drill-sse", ["sse"]))
         for name in SERVICES:
             wire.start(name)
@@ -201,7 +224,7 @@ async def drill_kill(workdir: Path, plan: Plan) -> Result:
                    ("publish", rng.uniform(0.5, 0.8), rng.uniform(0.1, 2.0))]
         for name, fraction, down_s in moments:
             at = max(1, int(plan.stories * fraction))
-            await eventually(lambda at=at: len(count_webhooks(receiver, "/hook").uris) >= at,  # type: ignore[misc]
+            await eventually(lambda at=at: len(hook.uris()) >= at,  # type: ignore[misc]
                              delivery_deadline(plan.stories), f"{at} stories delivered before the kill of {name}")
             filed_so_far = len(editor.accepted())
             pid = wire.kill(name)
@@ -212,10 +235,10 @@ async def drill_kill(workdir: Path, plan: Plan) -> Result:
         await filing
         expected = {f.article_id for f in editor.accepted()}
         result.check(len(expected) == plan.stories, f"only {len(expected)} of {plan.stories} filings were accepted")
-        await eventually(lambda: expected <= set(count_webhooks(receiver, "/hook").uris) and expected <= follower.uris(),
+        await eventually(lambda: expected <= hook.uris() and expected <= follower.uris(),
                          delivery_deadline(plan.stories), "every story at both partners")
         await settle(wire, 2 * int(DRILL_ENV["NEWSWIRE_CLAIM_IDLE_MS"]) / 1000)
-        check_deliveries(result, expected, count_webhooks(receiver, "/hook"), follower)
+        check_deliveries(result, expected, hook.count(), follower)
         result.check(not wire.exited(), f"services exited: {wire.exited()}")
     except DrillTimeout as exc:
         result.failures.append(str(exc))
@@ -237,6 +260,7 @@ async def drill_redis(workdir: Path, plan: Plan) -> Result:
     stories = max(100, plan.stories // 10)
     try:
         await wire.register("drill-hook", ["webhook"], receiver.url("/hook"))
+        hook = Tally(receiver, "/hook")
         follower = SseFollower(wire.partner_url, await wire.register("drill-sse", ["sse"]))
         for name in SERVICES:
             wire.start(name)
@@ -250,11 +274,15 @@ async def drill_redis(workdir: Path, plan: Plan) -> Result:
                          f"{kill_after} filings accepted before the kill")
         accepted_at_kill = len(editor.accepted())
         wire.kill_redis()
+        killed_at = time.monotonic()
         say(f"  kill -9 Redis after {accepted_at_kill} accepted filings; down for {plan.redis_down_s:.1f}s")
-        await asyncio.sleep(plan.redis_down_s)
+        down_until = time.monotonic() + plan.redis_down_s
+        probes = await probe_while_down(wire, follower.token, editor.accepted()[0].article_id)
+        await asyncio.sleep(max(0.0, down_until - time.monotonic()))
         statuses_while_down = dict(editor.statuses)
         wire.restart_redis()
-        say(f"  Redis restarted on port {wire.server.port}")
+        down_for = time.monotonic() - killed_at
+        say(f"  Redis restarted on port {wire.server.port} after {down_for:.1f}s down")
         await wire.r.connection_pool.disconnect()
         before = {f.key for f in editor.accepted()}
         took_ingest = await eventually(lambda: any(f.key not in before for f in editor.accepted()), 120,
@@ -272,18 +300,21 @@ async def drill_redis(workdir: Path, plan: Plan) -> Result:
                 on_log.add(event.article_id)
         lost = expected - on_log
         result.check(not lost, f"{len(lost)} filings answered 202 are not on the log after the restart")
-        await eventually(lambda: expected <= set(count_webhooks(receiver, "/hook").uris) and expected <= follower.uris(),
+        await eventually(lambda: expected <= hook.uris() and expected <= follower.uris(),
                          delivery_deadline(stories), "every accepted story at both partners")
         await settle(wire, 2 * int(DRILL_ENV["NEWSWIRE_CLAIM_IDLE_MS"]) / 1000)
-        check_deliveries(result, expected, count_webhooks(receiver, "/hook"), follower)
+        check_deliveries(result, expected, hook.count(), follower)
         result.figures.update({
             "accepted_before_kill": accepted_at_kill,
+            "redis_down_s": round(down_for, 1),
             "answers": dict(sorted(editor.statuses.items())),
             "answers_while_down": dict(sorted(statuses_while_down.items())),
             "first_202_after_restart_s": round(took_ingest, 2),
             "first_delivery_after_restart_s": round(took_ingest + took_delivery, 2),
         })
         result.check(statuses_while_down.get(503, 0) > 0, "ingest never answered 503 while Redis was down")
+        result.figures["other_routes_while_down"] = dict(Counter(probes.values()))
+        result.check(all(status == 503 for status in probes.values()), f"answers while Redis was down: {probes}")
         result.check(all(s in (202, 503) for s in editor.statuses), f"answers other than 202/503: {editor.statuses}")
         result.check(editor.retry_after_missing == 0, f"{editor.retry_after_missing} 503s without Retry-After")
         result.check(editor.transport_errors == 0, f"{editor.transport_errors} requests got no HTTP answer")
@@ -296,6 +327,35 @@ async def drill_redis(workdir: Path, plan: Plan) -> Result:
         await receiver.stop()
         await wire.close()
     return result
+
+
+async def probe_while_down(wire: DrillWire, token: str, article_id: str) -> dict[str, int]:
+    """Other routes of both services, each asked once while Redis is down: they should all say 503."""
+    editor = {"Authorization": f"Bearer {wire.editor_key}"}
+    admin = {"Authorization": f"Bearer {wire.admin_key}"}
+    partner = {"Authorization": f"Bearer {token}"}
+    article = article_id.rsplit(":", 1)[1]
+    probes = [
+        ("ingest GET /health", wire.ingest_url + "/health", {}),
+        ("ingest GET /v1/articles/{id}", f"{wire.ingest_url}/v1/articles/{article}", editor),
+        ("publish GET /health", wire.partner_url + "/health", {}),
+        ("publish GET /v1/feed", wire.partner_url + "/v1/feed", partner),
+        ("publish GET /v1/stream (new connection)", wire.partner_url + "/v1/stream", partner),
+        ("publish GET /v1/partner", wire.partner_url + "/v1/partner", partner),
+        ("publish GET /v1/partners", wire.partner_url + "/v1/partners", admin),
+    ]
+    answers: dict[str, int] = {}
+    async with httpx.AsyncClient(timeout=httpx.Timeout(20)) as client:
+        for label, url, headers in probes:
+            try:
+                async with client.stream("GET", url, headers=headers) as response:
+                    answers[label] = response.status_code
+                    if response.status_code == 503 and "retry-after" not in response.headers and "health" not in url:
+                        answers[label] = -503  # a 503 without Retry-After
+            except httpx.HTTPError as exc:
+                answers[label] = -1
+                say(f"  {label}: no answer ({type(exc).__name__})")
+    return answers
 
 
 async def drill_outage(workdir: Path, plan: Plan) -> Result:
@@ -322,7 +382,8 @@ async def drill_outage(workdir: Path, plan: Plan) -> Result:
         editor = Editor(wire)
         await editor.file_many(range(max(10, int(plan.outage_s * rate))), concurrency=2, rate=rate)
         expected = {f.article_id for f in editor.accepted()}
-        await eventually(lambda: expected <= set(count_webhooks(up, "/up").uris) and expected <= follower.uris(),
+        healthy = Tally(up, "/up")
+        await eventually(lambda: expected <= healthy.uris() and expected <= follower.uris(),
                          max(0.0, outage_started + plan.outage_s - time.monotonic()) + 60,
                          "the healthy partners have everything while the other is down")
         healthy_done = time.monotonic() - outage_started
@@ -331,15 +392,15 @@ async def drill_outage(workdir: Path, plan: Plan) -> Result:
         back = await Receiver(port=port).start()
         back_at = time.monotonic()
         say(f"  endpoint back after {back_at - outage_started:.1f}s down; {len(expected)} items queued for it")
-        took = await eventually(lambda: expected <= set(count_webhooks(back, "/down").uris),  # type: ignore[union-attr]
-                                600, "the backlog at the partner that was down")
+        returned = Tally(back, "/down")
+        took = await eventually(lambda: expected <= returned.uris(), 600, "the backlog at the partner that was down")
         await settle(wire, 2 * int(DRILL_ENV["NEWSWIRE_CLAIM_IDLE_MS"]) / 1000)
-        backlog = count_webhooks(back, "/down")
-        healthy = count_webhooks(up, "/up")
-        check_deliveries(result, expected, healthy, follower)
+        backlog = returned.count()
+        healthy_count = healthy.count()
+        check_deliveries(result, expected, healthy_count, follower)
         result.check(set(backlog.uris) == expected and all(len(v) == 1 for v in backlog.uris.values()),
                      "the backlog is not every item exactly once")
-        result.check(backlog.ids == healthy.ids, "the backlog arrived in another order than the healthy partner's")
+        result.check(backlog.ids == healthy_count.ids, "the backlog arrived in another order than the healthy partner's")
         result.check(backlog.ids == sorted(backlog.ids, key=entry_key), "the backlog arrived out of publication order")
         result.figures.update({
             "healthy_partners_complete_after_s": round(healthy_done, 1),

@@ -10,6 +10,7 @@ requests cover it.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,11 +40,13 @@ class FuzzStats:
 
 
 def fuzz_api(base_url: str, auth_for: dict[str, str], examples: int, stats: FuzzStats | None = None,
-             seed: int = 0) -> FuzzStats:
+             seed: int = 0, path_values: dict[str, str] | None = None) -> FuzzStats:
     """Fuzz every operation of the OpenAPI description at ``base_url``/docs/openapi.json.
 
     ``auth_for`` maps a path prefix to the ``Authorization`` header for operations under it (the
-    longest prefix wins). Blocking: it uses schemathesis's synchronous transport.
+    longest prefix wins). ``path_values`` names resources that exist (e.g. ``{"article": id}``):
+    operations whose path parameters they cover are fuzzed once more with them fixed, so the
+    requests get past the ``404``. Blocking: it uses schemathesis's synchronous transport.
     """
     import hypothesis
     import schemathesis
@@ -61,10 +64,16 @@ def fuzz_api(base_url: str, auth_for: dict[str, str], examples: int, stats: Fuzz
             continue
         prefix = max((p for p in auth_for if operation.path.startswith(p)), key=len, default=None)
         headers = {"Authorization": auth_for[prefix]} if prefix is not None else {}
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            label = f"{key[0]} {key[1]} ({mode.value})"
+        names = set(re.findall(r"{(\w+)}", operation.path))
+        fixed = {n: v for n, v in (path_values or {}).items() if n in names}
+        rounds: list[tuple[GenerationMode, dict[str, str] | None]] = [
+            (mode, None) for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)]
+        if names and set(fixed) == names and key[0] != "DELETE":  # keep the resource for the other operations
+            rounds += [(mode, fixed) for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)]
+        for mode, path in rounds:
+            label = f"{key[0]} {key[1]} ({mode.value}{', existing' if path else ''})"
             stats.operations.append(label)
-            strategy = operation.as_strategy(generation_mode=mode, query=FIXED_QUERY.get(key))
+            strategy = operation.as_strategy(generation_mode=mode, query=FIXED_QUERY.get(key), path_parameters=path)
 
             try:
                 _run_examples(strategy, examples, seed, lambda case, label=label, headers=headers: _send(
@@ -179,6 +188,19 @@ async def hostile_requests(wire: DrillWire, follower: SseFollower, max_body_byte
     return out
 
 
+async def fuzz_both(wire: DrillWire, token: str, examples: int) -> FuzzStats:
+    """Both services' APIs, with an article and a partner that exist for the routes that name one."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        target = await Editor(wire).file_one(client, 0, "fuzz-target")
+    await wire.register("fuzz-target", ["sse", "feed"])
+    stats = FuzzStats()
+    await asyncio.to_thread(fuzz_api, wire.ingest_url, {"/": f"Bearer {wire.editor_key}"}, examples, stats,
+                            path_values={"article": target.article_id.rsplit(":", 1)[1]})
+    await asyncio.to_thread(fuzz_api, wire.partner_url, {"/": f"Bearer {token}", "/v1/partners": f"Bearer {wire.admin_key}"},
+                            examples, stats, path_values={"name": "fuzz-target"})
+    return stats
+
+
 async def run_fuzz_drill(workdir: Path, examples: int) -> Any:
     from bench.drills import Result
     from services.wire.settings import Settings
@@ -194,10 +216,7 @@ async def run_fuzz_drill(workdir: Path, examples: int) -> Any:
             wire.start(name)
         await wire.wait_ready()
         follower.start()
-        stats = FuzzStats()
-        await asyncio.to_thread(fuzz_api, wire.ingest_url, {"/": f"Bearer {wire.editor_key}"}, examples, stats)
-        await asyncio.to_thread(fuzz_api, wire.partner_url, {"/": f"Bearer {token}",
-                                                             "/v1/partners": f"Bearer {wire.admin_key}"}, examples, stats)
+        stats = await fuzz_both(wire, token, examples)
         result.figures.update({"operations": len(stats.operations), "ungenerable": len(stats.ungenerable),
                                "requests": stats.requests,
                                "answers": dict(sorted(stats.statuses.items()))})

@@ -231,6 +231,7 @@ class SseFollower:
     got: list[SseDelivery] = field(default_factory=list)
     connects: int = 0
     last_id: str = "0-0"
+    _uris: set[str] = field(default_factory=set)
     _task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -242,7 +243,7 @@ class SseFollower:
             await asyncio.gather(self._task, return_exceptions=True)
 
     def uris(self) -> set[str]:
-        return {d.uri for d in self.got}
+        return self._uris
 
     async def _run(self) -> None:
         while True:
@@ -263,6 +264,7 @@ class SseFollower:
                         item = json.loads(current["data"])
                         self.got.append(SseDelivery(current.get("id", ""), item["uri"], str(item.get("version", "")), item,
                                                     time.monotonic()))
+                        self._uris.add(item["uri"])
                         self.last_id = current.get("id", self.last_id)
                     current = {}
                 elif not line.startswith(":"):
