@@ -267,15 +267,19 @@ async def drill_redis(workdir: Path, plan: Plan) -> Result:
         await wire.wait_ready()
         follower.start()
         editor = Editor(wire)
-        rate = 40.0
-        filing = asyncio.create_task(editor.file_many(range(stories), concurrency=4, rate=rate))
-        kill_after = rng.randint(stories // 5, stories // 2)
-        await eventually(lambda: len(editor.accepted()) >= kill_after, stories / 4 + 60,
-                         f"{kill_after} filings accepted before the kill")
+        # Half the stories at once (a backlog for the workers), then a steady flow that spans the outage.
+        burst = stories // 2
+        await editor.file_many(range(burst), concurrency=4)
+        filing = asyncio.create_task(editor.file_many(range(burst, stories), concurrency=4, rate=40.0))
+        kill_after = rng.randint(burst // 5, burst // 2)
+        await eventually(lambda: len(hook.uris()) >= kill_after, delivery_deadline(stories),
+                         f"{kill_after} webhook deliveries before the kill")
         accepted_at_kill = len(editor.accepted())
+        delivered_at_kill = len(hook.uris())
         wire.kill_redis()
         killed_at = time.monotonic()
-        say(f"  kill -9 Redis after {accepted_at_kill} accepted filings; down for {plan.redis_down_s:.1f}s")
+        say(f"  kill -9 Redis after {accepted_at_kill} accepted filings and {delivered_at_kill} webhook deliveries; "
+            f"down for {plan.redis_down_s:.1f}s")
         down_until = time.monotonic() + plan.redis_down_s
         probes = await probe_while_down(wire, follower.token, editor.accepted()[0].article_id)
         await asyncio.sleep(max(0.0, down_until - time.monotonic()))
@@ -306,6 +310,7 @@ async def drill_redis(workdir: Path, plan: Plan) -> Result:
         check_deliveries(result, expected, hook.count(), follower)
         result.figures.update({
             "accepted_before_kill": accepted_at_kill,
+            "delivered_before_kill": delivered_at_kill,
             "redis_down_s": round(down_for, 1),
             "answers": dict(sorted(editor.statuses.items())),
             "answers_while_down": dict(sorted(statuses_while_down.items())),
