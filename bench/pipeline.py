@@ -35,6 +35,7 @@ EDITOR = "bench-desk"
 PARTNER = "bench-outlet"
 SERVICES = ("ingest", "enrich", "publish")
 MAX_LAG_MS = 1000.0
+MIN_SEARCH_RATE = 20.0
 
 
 @dataclass
@@ -261,19 +262,25 @@ class Pipeline:
 
     async def search(self, start: float, step: float, probe_s: float, confirm_s: float, ceiling: float,
                      log: Callable[[str], None]) -> tuple[list[RateRun], RateRun | None]:
-        """Probe upward from ``start`` until a rate is not sustained, bisect once, then confirm the best."""
+        """Probe upward from ``start`` until a rate is not sustained (downward, halving, if ``start`` is not),
+        bisect once, then confirm the best."""
         probes: list[RateRun] = []
         best = failed = 0.0
         rate = start
-        while rate <= ceiling:
+        while rate <= ceiling and rate >= MIN_SEARCH_RATE:
             run = await self.at_rate(rate, probe_s)
             probes.append(run)
             log(f"  probe {rate:6.0f}/s for {probe_s:g} s: p50 {run.pct(0.5):.1f} ms, p99 {run.pct(0.99):.1f} ms, "
                 f"{run.verdict()}")
             if not run.sustained:
                 failed = rate
-                break
+                if best:
+                    break
+                rate, step = round(rate / 2 / 10) * 10, step / 2  # not even the start: look below it
+                continue
             best = rate
+            if failed:
+                break
             rate += step
         if failed and best and failed - best > step / 4:
             middle = round((best + failed) / 2 / 10) * 10

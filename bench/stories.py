@@ -34,15 +34,42 @@ SUBJECTS = [
     ("bridge", "the repairs", "city engineers", "the river crossing"),
     ("school", "the new curriculum", "teachers' unions", "exam results"),
 ]
+# Details give each story words of its own, as real copy has (a related-links index over copy where
+# every story uses the same few hundred words would be far busier than over real news).
+QUALITIES = ["disputed", "long-delayed", "emergency", "temporary", "regional", "controversial", "new", "former",
+             "unfinished", "proposed", "overdue", "costly", "northern", "southern", "eastern", "western", "riverside",
+             "coastal", "rural", "municipal", "cross-border", "state-owned", "privately run", "volunteer-led",
+             "flood-hit", "crowded", "shuttered", "half-built", "decades-old", "underfunded"]
+THINGS = ["bypass", "grain silo", "ferry terminal", "tram line", "pension fund", "water treatment plant", "airfield",
+          "steelworks", "fishing fleet", "border crossing", "maternity unit", "power station", "ring road", "dairy co-op",
+          "wind farm", "primary school", "cargo depot", "railway viaduct", "cathedral roof", "refugee shelter",
+          "copper mine", "bus depot", "tax rebate", "housing estate", "sea wall", "vineyard", "textile mill", "reservoir",
+          "tunnel project", "food bank", "customs post", "orchestra", "football stadium", "landfill site", "paper mill",
+          "canal lock", "cement works", "ski resort", "timber yard", "data centre", "sugar refinery", "marina",
+          "fire station", "courthouse", "library", "toll bridge", "lighthouse", "oil terminal", "pharmacy chain"]
+ACTIONS = ["closure", "expansion", "sale", "inspection", "funding", "reopening", "audit", "rebuilding", "strike",
+           "evacuation", "privatisation", "relocation", "redesign", "shutdown", "takeover", "repair", "licence"]
 HEADLINES = [
-    "{Place} {topic} leaves {thing} in doubt",
-    "{Org} warns over {topic2} in {Place}",
-    "{Person} promises action on {topic2}",
-    "{Place}: {group} prepare for {topic} fallout",
-    "{Org} and {Place} reach deal on {thing}",
-    "Questions mount over {topic2} after {Place} {topic}",
+    "{Place} {detail} {action} divides {group}",
+    "{Org} halts {detail} {action}",
+    "{Person} defends {detail} {action} in {Place}",
+
+    "{Place} {topic} leaves {detail} in doubt",
+    "{Org} warns over {detail} {action} in {Place}",
+    "{Person} promises action on {detail}",
+    "{Place}: {group} prepare for {detail} {action}",
+    "{Org} and {Place} reach deal on {detail}",
+    "Questions mount over {detail} after {Place} {topic}",
 ]
+LEADS = 6  # the first sentences of SENTENCES open a story: a lead is specific
 SENTENCES = [
+    "The {detail} has been at the centre of the row since {year}, when plans for its {action} were first drawn up.",
+    "{Person} said the {detail} would need {number} million more before any {action} could begin.",
+    "Workers at the {detail} were told on {day} that the {action} would go ahead as planned.",
+    "A report by {Org} found that the {detail} in {Place2} had been neglected for {number} years.",
+    "The {action} of the {detail} was approved by {number} votes to {number2} after a long debate.",
+    "Residents near the {detail} said they had not been consulted about the {action}.",
+
     "{Person}, {role}, said on {day} that {topic2} in {Place} would take months to resolve.",
     "Officials in {Place} confirmed that {group} had been called in to deal with {topic2}.",
     "{Org} said in a statement that it was monitoring {thing} closely and would publish figures next week.",
@@ -81,6 +108,7 @@ def story(n: int, seed: int = 1) -> dict[str, object]:
         "Place": rng.choice(places), "Place2": rng.choice(places), "Org": rng.choice(orgs),
         "Person": f"{rng.choice(FIRST)} {rng.choice(LAST)}", "topic": topic, "topic2": topic2, "group": group,
         "thing": thing, "role": rng.choice(ROLES), "day": rng.choice(DAYS),
+        "detail": f"{rng.choice(QUALITIES)} {rng.choice(THINGS)}", "action": rng.choice(ACTIONS),
     }
     target = rng.randint(300, 500)
     deck = rng.sample(SENTENCES, len(SENTENCES))  # no sentence twice until all were used
@@ -90,10 +118,13 @@ def story(n: int, seed: int = 1) -> dict[str, object]:
     while words < target:
         sentences = []
         for _ in range(rng.randint(2, 4)):
-            fill = {**cast, "number": rng.randint(2, 90), "year": rng.randint(1995, 2025)}
+            fill = {**cast, "number": rng.randint(2, 90), "number2": rng.randint(2, 90), "year": rng.randint(1995, 2025)}
             if rng.random() < 0.3:
                 fill["Person"] = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
-            text = deck[used % len(deck)].format(**fill)
+            if rng.random() < 0.4:  # a second detail, as longer stories move on to related matters
+                fill["detail"] = f"{rng.choice(QUALITIES)} {rng.choice(THINGS)}"
+            template = rng.choice(SENTENCES[:LEADS]) if used == 0 else deck[used % len(deck)]
+            text = template.format(**fill)
             used += 1
             sentences.append(text[0].upper() + text[1:])
             words += len(text.split())
