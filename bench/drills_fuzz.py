@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from bench.drills_wire import SERVICES, DrillTimeout, DrillWire, Editor, SseFollower, eventually
+from bench.drills_wire import DRILL_ENV, SERVICES, DrillTimeout, DrillWire, Editor, SseFollower, eventually, text
 
 SKIP = {("GET", "/v1/stream")}
 FIXED_QUERY = {("GET", "/v1/feed"): {"wait": 0}}  # a long poll would only slow the run down
@@ -188,6 +188,22 @@ async def hostile_requests(wire: DrillWire, follower: SseFollower, max_body_byte
     return out
 
 
+async def pipeline_casualties(wire: DrillWire) -> list[str]:
+    """Once the workers are idle: the entries they failed on (dead letters, or errors still pending)."""
+    from bench.drills import settle
+    from schemas.streams import Group
+    from services.wire.eventlog import EventLog, errors_key
+    from services.wire.settings import Settings
+
+    await settle(wire, 2 * int(DRILL_ENV["NEWSWIRE_CLAIM_IDLE_MS"]) / 1000)
+    dead = await EventLog(wire.r, Settings(redis_url=wire.redis_url)).dead_letters(0, 1000)
+    found = [f"{d.group} {d.entry_id}: {d.error[:300]}" for d in dead]
+    for group in Group:
+        errors = await wire.r.hgetall(errors_key(group, 0))  # type: ignore[misc]
+        found += [f"{group.value} {text(k)} (pending): {text(v)[:300]}" for k, v in errors.items()]
+    return found
+
+
 async def fuzz_both(wire: DrillWire, token: str, examples: int) -> FuzzStats:
     """Both services' APIs, with an article and a partner that exist for the routes that name one."""
     async with httpx.AsyncClient(timeout=30) as client:
@@ -227,6 +243,9 @@ async def run_fuzz_drill(workdir: Path, examples: int) -> Any:
         hostile = await hostile_requests(wire, follower, Settings().max_body_bytes)
         result.figures["hostile"] = len(hostile.answers)
         result.failures += hostile.failures
+        dead = await pipeline_casualties(wire)
+        result.figures["dead_letters"] = len(dead)
+        result.failures += [f"what the fuzzing filed made a worker fail: {d}" for d in dead[:10]]
         result.check(not wire.exited(), f"services exited: {wire.exited()}")
     except DrillTimeout as exc:
         result.failures.append(str(exc))
