@@ -93,6 +93,8 @@ class Plan:
     retry_schedule: str | None = None  # None: the product's default schedule
     fuzz_examples: int = 100
     poison_stories: int = 200
+    kill_rounds: int = 1  # kills of enrich then publish in the kill drill
+    outage_kill: bool = True  # kill -9 publish half-way through the partner's outage
 
     @classmethod
     def quick(cls, seed: int) -> Plan:
@@ -222,6 +224,9 @@ async def drill_kill(workdir: Path, plan: Plan) -> Result:
         filing = asyncio.create_task(editor.file_many(range(plan.stories), concurrency=4))
         moments = [("enrich", rng.uniform(0.1, 0.4), rng.uniform(0.1, 2.0)),
                    ("publish", rng.uniform(0.5, 0.8), rng.uniform(0.1, 2.0))]
+        if plan.kill_rounds > 1:  # more kills, alternating, spread over the run
+            points = sorted(rng.uniform(0.05, 0.9) for _ in range(2 * plan.kill_rounds))
+            moments = [(("enrich", "publish")[i % 2], p, rng.uniform(0.1, 2.0)) for i, p in enumerate(points)]
         for name, fraction, down_s in moments:
             at = max(1, int(plan.stories * fraction))
             await eventually(lambda at=at: len(hook.uris()) >= at,  # type: ignore[misc]
@@ -385,7 +390,12 @@ async def drill_outage(workdir: Path, plan: Plan) -> Result:
         outage_started = time.monotonic()
         rate = 5.0
         editor = Editor(wire)
-        await editor.file_many(range(max(10, int(plan.outage_s * rate))), concurrency=2, rate=rate)
+        filing = asyncio.create_task(editor.file_many(range(max(10, int(plan.outage_s * rate))), concurrency=2, rate=rate))
+        if plan.outage_kill:  # the partner's queue and retry state must outlive its delivering process
+            await asyncio.sleep(plan.outage_s / 2)
+            say(f"  kill -9 publish (pid {wire.kill('publish')}) half-way through the outage; restarted")
+            wire.start("publish")
+        await filing
         expected = {f.article_id for f in editor.accepted()}
         healthy = Tally(up, "/up")
         await eventually(lambda: expected <= healthy.uris() and expected <= follower.uris(),
@@ -551,13 +561,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis-down-s", type=float, help="how long the Redis server stays down")
     parser.add_argument("--fuzz-examples", type=int, help="schemathesis examples per operation and mode")
     parser.add_argument("--retry-schedule", help="NEWSWIRE_WEBHOOK_RETRY_SCHEDULE for the outage drill")
+    parser.add_argument("--kill-rounds", type=int, help="kill enrich then publish this many times (default once)")
     parser.add_argument("--seed", type=int, help="seed of the random kill moments (printed; rerun with it)")
     parser.add_argument("--only", default=",".join(DRILLS), help=f"comma-separated drills of {', '.join(DRILLS)}")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000)
     plan = Plan.quick(seed) if args.quick else Plan(seed=seed)
     changes = {"stories": args.stories, "outage_s": args.outage_s, "redis_down_s": args.redis_down_s,
-               "fuzz_examples": args.fuzz_examples, "retry_schedule": args.retry_schedule}
+               "fuzz_examples": args.fuzz_examples, "retry_schedule": args.retry_schedule,
+               "kill_rounds": args.kill_rounds}
     plan = Plan(**{**plan.__dict__, **{k: v for k, v in changes.items() if v is not None}})
     only = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = [name for name in only if name not in DRILLS]
