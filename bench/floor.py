@@ -5,7 +5,8 @@
 One process, no framework, no HTTP, batches of 100: XADD filed; XREADGROUP + XADD enriched + XACK;
 XREADGROUP + XADD published + XACK; a reader of published. Entries carry the wire's own event
 fields at their real sizes (the filed event of a generated story). With ``--enrich`` the first
-stage also runs the wire's enrichment function, in the same single process. Prints one JSON line:
+stage also runs the wire's enrichment function and indexes each story for related links, in the
+same single process. Prints one JSON line:
 throughput (stories/s from the first XADD to the last read) and latency percentiles.
 """
 
@@ -96,7 +97,11 @@ class Floor:
             return self.enriched_blob
         event = decode_event(fields)
         assert event is not None
-        enrichment = self.enricher.enrich(event, datetime.now(UTC))  # type: ignore[arg-type]
+        now = datetime.now(UTC)
+        enrichment = self.enricher.enrich(event, now)  # type: ignore[arg-type]
+        # the archive the related links come from grows as the wire's does (the wire indexes what it publishes)
+        self.enricher.index_article(event.article_id, event.headline, enrichment.lead,  # type: ignore[union-attr]
+                                    [t.id for t in enrichment.tags], now)
         return msgspec.json.encode(enrichment)
 
     async def reader(self, total: int) -> None:
@@ -115,7 +120,7 @@ class Floor:
 
     async def run(self, count: int, rate: float | None) -> dict[str, object]:
         await self.setup()
-        payloads = [filed_fields(n) for n in range(min(count, 2000))]
+        payloads = [filed_fields(n) for n in range(min(count, 5000))]
         stop = asyncio.Event()
         stages = [asyncio.create_task(self.stage(FILED, "enrich", ENRICHED, stop)),
                   asyncio.create_task(self.stage(ENRICHED, "publish", PUBLISHED, stop))]
