@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from bench.drills_checks import Result, settle
 from bench.drills_wire import DRILL_ENV, SERVICES, DrillTimeout, DrillWire, Editor, SseFollower, eventually, text
 
 SKIP = {("GET", "/v1/stream")}
@@ -190,7 +191,6 @@ async def hostile_requests(wire: DrillWire, follower: SseFollower, max_body_byte
 
 async def pipeline_casualties(wire: DrillWire) -> list[str]:
     """Once the workers are idle: the entries they failed on (dead letters, or errors still pending)."""
-    from bench.drills import settle
     from schemas.streams import Group
     from services.wire.eventlog import EventLog, errors_key
     from services.wire.settings import Settings
@@ -217,8 +217,7 @@ async def fuzz_both(wire: DrillWire, token: str, examples: int) -> FuzzStats:
     return stats
 
 
-async def run_fuzz_drill(workdir: Path, examples: int) -> Any:
-    from bench.drills import Result
+async def run_fuzz_drill(workdir: Path, examples: int) -> Result:
     from services.wire.settings import Settings
 
     result = Result("bad input (schemathesis + hostile requests)")
