@@ -122,12 +122,31 @@ class StreamWorker:
         log.info("worker.stopped", group=self.handler.group.value, consumer=self.consumer)
 
     async def _heartbeat(self) -> None:
+        """Every 5 s: restart readers that stopped, then say this worker is live (only if they run)."""
         while True:
             try:
+                await self.restart_stopped_readers()
                 await self.eventlog.redis.hset(WORKERS_KEY, self.consumer, int(time.time() * 1000))  # type: ignore[misc]
             except Exception as exc:  # Redis away: the readers log and retry on their own
                 log.warning("worker.heartbeat_failed", error=str(exc))
             await asyncio.sleep(5)
+
+    async def restart_stopped_readers(self) -> int:
+        """Recreate the groups and restart the readers FastStream stopped for good.
+
+        On ``NOGROUP`` (the stream was deleted, or the server came back without its data) a
+        FastStream subscriber stops and, outside a FastStream app, nothing else notices: the process
+        would live on without reading. Returns how many readers were restarted.
+        """
+        stopped = [sub for sub in self.broker.subscribers if not sub.running]
+        if not stopped:
+            return 0
+        log.error("worker.readers_stopped", group=self.handler.group.value, consumer=self.consumer, readers=len(stopped))
+        await self.eventlog.ensure_groups(self.handler.input, self.handler.group)  # at id 0, before FastStream's "$"
+        for sub in stopped:
+            await sub.start()
+        log.info("worker.readers_restarted", group=self.handler.group.value, consumer=self.consumer, readers=len(stopped))
+        return len(stopped)
 
     async def process_claimed(self, partition: int, entry_id: str, fields: Fields) -> None:
         group = self.handler.group

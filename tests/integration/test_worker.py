@@ -158,3 +158,25 @@ async def _len_is(redis: Redis, key: str, n: int) -> bool:
 
 async def _pending_is(redis: Redis, n: int) -> bool:
     return bool((await redis.xpending(FILED, "enrich"))["pending"] == n)
+
+
+async def test_readers_stopped_by_a_lost_group_are_restarted_and_read_on(
+        redis: Redis, eventlog: EventLog, settings: Settings) -> None:
+    handler = EchoHandler(eventlog)
+    worker = StreamWorker(eventlog, handler, settings)
+    await worker.start()
+    try:
+        await append(redis, filed("before"))
+        await eventually(lambda: _len_is(redis, ENRICHED, 1))
+        await redis.delete(FILED)  # as after a flush or a server that lost its data: the next read is NOGROUP
+
+        async def readers_stopped() -> bool:
+            return not any(sub.running for sub in worker.broker.subscribers)
+
+        await eventually(readers_stopped)  # FastStream stops them for good
+        await append(redis, filed("after"))  # the stream comes back, without the group
+        await eventually(lambda: _len_is(redis, ENRICHED, 2), timeout=20)  # the heartbeat restarted them
+        assert all(sub.running for sub in worker.broker.subscribers)
+    finally:
+        await worker.stop()
+    assert handler.calls == ["before", "after"]
