@@ -65,6 +65,8 @@ class ArchiveProjection:
                         self._apply(event)
                         applied += 1
                         self.applied += 1
+            if all(len(entries) < CATCH_UP_COUNT for _, entries in reply):
+                return applied  # a short read is the end of what there was: no empty read to confirm it
 
     def _apply(self, event: ArticlePublished) -> None:
         item = event.item
