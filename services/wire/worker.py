@@ -143,10 +143,16 @@ class StreamWorker:
             return 0
         log.error("worker.readers_stopped", group=self.handler.group.value, consumer=self.consumer, readers=len(stopped))
         await self.eventlog.ensure_groups(self.handler.input, self.handler.group)  # at id 0, before FastStream's "$"
-        for sub in stopped:
-            await sub.start()
-        log.info("worker.readers_restarted", group=self.handler.group.value, consumer=self.consumer, readers=len(stopped))
-        return len(stopped)
+        restarted = 0
+        try:
+            for sub in stopped:
+                await sub.start()  # may fail on a pooled connection to the old server: the next round retries
+                restarted += 1
+        finally:
+            if restarted:
+                log.info("worker.readers_restarted", group=self.handler.group.value, consumer=self.consumer,
+                         readers=restarted)
+        return restarted
 
     async def process_claimed(self, partition: int, entry_id: str, fields: Fields) -> None:
         group = self.handler.group
