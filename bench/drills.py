@@ -10,6 +10,8 @@ processes, and prints PASS or FAIL with its counts; the command exits 1 if any d
 - ``redis``: ``kill -9`` of the Redis server mid-run, restarted on the same port and data; every
   filing that got a ``202`` is on the log and delivered; meanwhile ingest answers ``503`` with
   ``Retry-After``, never ``500``; the services recover without being restarted.
+- ``empty``: Redis replaced by an empty server on the same port (its data lost); no service exits,
+  every worker recreates its groups and reads on, and stories filed afterwards are delivered.
 - ``outage``: one webhook partner's endpoint down for ``--outage-s``; its backlog arrives in order
   afterwards, while the other partners get everything during the outage.
 - ``poison``: an enriched event whose source is missing (publish fails on it every time) and a
@@ -27,6 +29,7 @@ import argparse
 import asyncio
 import json
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -292,6 +295,72 @@ async def drill_outage(workdir: Path, plan: Plan) -> Result:
     return result
 
 
+async def drill_empty(workdir: Path, plan: Plan) -> Result:
+    """Redis killed and replaced by an empty server on the same port (a lost disk, a failover to an empty replica)."""
+    result = Result("Redis back without its data")
+    wire = DrillWire(workdir / "empty")
+    await wire.open()
+    receiver = await start_receiver()
+    followers: list[SseFollower] = []
+    stories = max(50, plan.stories // 20)
+    try:
+        await wire.register("drill-hook", ["webhook"], receiver.url("/before"))
+        followers.append(SseFollower(wire.partner_url, await wire.register("drill-sse", ["sse"])))
+        for name in SERVICES:
+            wire.start(name)
+        await wire.wait_ready()
+        followers[0].start()
+        before = Editor(wire)
+        await before.file_many(range(stories), concurrency=4)
+        earlier = Tally(receiver, "/before")
+        await eventually(lambda: len(earlier.uris()) == len(followers[0].uris()) == stories,
+                         delivery_deadline(stories), "the stories before the loss at both partners")
+        wire.kill_redis()
+        shutil.rmtree(wire.redis_dir)
+        wire.restart_redis()
+        await wire.r.connection_pool.disconnect()
+        say(f"  Redis replaced by an empty server on port {wire.server.port} after {stories} stories")
+        # What operators do after losing the server: credentials and partners again.
+        await wire.issue_keys()
+        await wire.register("drill-hook", ["webhook"], receiver.url("/after"))
+        followers.append(SseFollower(wire.partner_url, await wire.register("drill-sse", ["sse"])))
+        followers[1].last_id = followers[0].last_id  # the partner resumes where it was
+        followers[1].start()
+        after = Editor(wire)
+        await after.file_many(range(stories), concurrency=4, prefix="after")
+        expected = {f.article_id for f in after.accepted()}
+        result.check(len(expected) == stories, f"only {len(expected)} of {stories} filings accepted after the loss")
+        later = Tally(receiver, "/after")
+        took = await eventually(lambda: expected <= later.uris() and expected <= followers[1].uris(),
+                                delivery_deadline(stories), "the stories after the loss at both partners")
+        await settle(wire, 2 * int(DRILL_ENV["NEWSWIRE_CLAIM_IDLE_MS"]) / 1000)
+        check_deliveries(result, expected, later.count(), followers[1])
+        restarted = sorted(_readers_restarted(wire))
+        result.check(restarted == ["enrich", "lifecycle", "publish", "webhooks"],
+                     f"groups whose readers were restarted: {restarted}")
+        result.figures.update({"before_loss": stories, "readers_restarted": restarted,
+                               "all_delivered_after_s": round(took, 1)})
+        result.check(not wire.exited(), f"services exited instead of recovering: {wire.exited()}")
+    except DrillTimeout as exc:
+        result.failures.append(str(exc))
+    finally:
+        for follower in followers:
+            await follower.stop()
+        await receiver.stop()
+        await wire.close()
+    return result
+
+
+def _readers_restarted(wire: DrillWire) -> set[str]:
+    """The groups whose workers logged restarting their readers (JSON log lines)."""
+    groups = set()
+    for service in ("enrich", "publish"):
+        for line in (wire.workdir / f"{service}.log").read_text(errors="replace").splitlines():
+            if '"worker.readers_restarted"' in line:
+                groups.add(str(json.loads(line).get("group")))
+    return groups
+
+
 async def drill_poison(workdir: Path, plan: Plan) -> Result:
     result = Result("poison messages")
     wire = DrillWire(workdir / "poison")
@@ -390,7 +459,8 @@ def show_logs(folder: Path) -> None:
 
 
 DRILLS: dict[str, Callable[[Path, Plan], Awaitable[Result]]] = {
-    "kill": drill_kill, "redis": drill_redis, "outage": drill_outage, "poison": drill_poison, "fuzz": drill_fuzz,
+    "kill": drill_kill, "redis": drill_redis, "empty": drill_empty, "outage": drill_outage, "poison": drill_poison,
+    "fuzz": drill_fuzz,
 }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.drills import Plan, drill_kill, drill_outage, drill_poison, drill_redis
+from bench.drills import Plan, drill_empty, drill_kill, drill_outage, drill_poison, drill_redis
 
 pytestmark = pytest.mark.e2e
 
@@ -34,6 +34,13 @@ async def test_kill_9_of_redis_keeps_every_202_and_answers_503_meanwhile(tmp_pat
     assert result.ok, passed(result.report())
     answers = result.figures["answers_while_down"]
     assert isinstance(answers, dict) and answers.get(503, 0) > 0 and 500 not in answers
+
+
+@pytest.mark.timeout(240)
+async def test_workers_read_on_when_redis_comes_back_without_its_data(tmp_path: Path) -> None:
+    result = await drill_empty(tmp_path, PLAN)
+    assert result.ok, passed(result.report())
+    assert result.figures["readers_restarted"] == ["enrich", "lifecycle", "publish", "webhooks"]
 
 
 @pytest.mark.timeout(240)
