@@ -117,6 +117,9 @@ class DrillWire:
                     "NEWSWIRE_INGEST_PORT": str(self.ingest_port), "NEWSWIRE_PUBLISH_PORT": str(self.publish_port),
                     "PYTHONPATH": str(ROOT)}
         self.redis = Redis.from_url(self.server.url)
+        await self.issue_keys()
+
+    async def issue_keys(self) -> None:
         self.editor_key = await issue(self.r, Role.EDITOR, EDITOR)
         self.admin_key = await issue(self.r, Role.ADMIN, "drill-admin")
 
