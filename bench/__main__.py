@@ -52,7 +52,6 @@ class Other:
     p50: float
     p95: float
     p99: float
-    note: str = ""
 
 
 @dataclass
