@@ -68,6 +68,7 @@ class Report:
     rss: dict[str, float] = field(default_factory=dict)
     cpu_per_story_us: dict[str, float] = field(default_factory=dict)
     others: list[Other] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -352,8 +353,13 @@ def main(argv: list[str] | None = None) -> int:
                           lambda: run_floor(report, with_db(url, 2), enrich=True)]
                 steps += [lambda p=p: run_peer(report, children, with_db(url, 1), p)  # type: ignore[misc]
                           for p in args.peer_pools.split(",")]
-            for step in steps:
-                step()
+            steps[0]()  # the wire itself: if it fails, there is nothing to compare
+            for step in steps[1:]:
+                try:
+                    step()
+                except (RuntimeError, subprocess.SubprocessError, OSError, ValueError) as exc:
+                    report.failures.append(str(exc).splitlines()[0])  # a failed comparison still leaves the rest
+                    log(f"failed: {exc}")
         except KeyboardInterrupt:
             log("interrupted: stopping everything")
             return 130
@@ -365,7 +371,9 @@ def main(argv: list[str] | None = None) -> int:
     report.seconds = time.perf_counter() - started
     print(render(report))
     print(f"python: {platform.python_implementation()} {platform.python_version()}")
-    return 0
+    for failure in report.failures:
+        print(f"FAILED: {failure}")
+    return 1 if report.failures else 0
 
 
 if __name__ == "__main__":
