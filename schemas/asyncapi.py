@@ -99,7 +99,9 @@ def build() -> dict[str, Any]:
     ]
     registry_events: list[type[msgspec.Struct]] = [PartnerRegistered, PartnerChanged, PartnerRemoved]
     vocab_events: list[type[msgspec.Struct]] = [VocabEntryAdded, VocabAliasAdded, VocabEntryRetired]
-    all_types: list[type[msgspec.Struct]] = [*article_events, ArticleEnriched, ArticlePublished, DeadLettered, *registry_events, *vocab_events]
+    all_types: list[type[msgspec.Struct]] = [
+        *article_events, ArticleEnriched, ArticlePublished, DeadLettered, *registry_events, *vocab_events,
+    ]
     _, components = msgspec.json.schema_components(all_types, ref_template=REF)
 
     messages: dict[str, Any] = {}
