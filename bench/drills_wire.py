@@ -298,14 +298,15 @@ class Editor:
         return [f for f in self.filings if f.status == 202]
 
     async def file_many(self, numbers: range, *, concurrency: int = 4, rate: float | None = None,
-                        prefix: str = "drill") -> None:
+                        prefix: str = "drill", until: asyncio.Event | None = None) -> None:
+        """File ``numbers`` (at ``rate`` a second if given), or until ``until`` is set."""
         queue: asyncio.Queue[int] = asyncio.Queue()
         for n in numbers:
             queue.put_nowait(n)
         started = time.monotonic()
         async with httpx.AsyncClient(timeout=httpx.Timeout(10), limits=httpx.Limits(max_connections=concurrency)) as client:
             async def work() -> None:
-                while not queue.empty():
+                while not queue.empty() and not (until is not None and until.is_set()):
                     n = queue.get_nowait()
                     if rate:
                         delay = started + (n - numbers.start) / rate - time.monotonic()
