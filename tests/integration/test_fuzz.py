@@ -38,6 +38,7 @@ async def wire(tmp_path: Path) -> AsyncIterator[DrillWire]:
         await drill.close()
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(300)
 async def test_schema_driven_fuzzing_of_every_http_api_gets_no_5xx(wire: DrillWire) -> None:
     stats = await fuzz_both(wire, await wire.register("fuzz-outlet", ["sse", "feed"]), 20)
@@ -53,6 +54,7 @@ async def test_schema_driven_fuzzing_of_every_http_api_gets_no_5xx(wire: DrillWi
     assert stats.requests >= 10 * len(operations)
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(180)
 async def test_oversize_malformed_and_hostile_requests_are_refused_or_sanitised(wire: DrillWire) -> None:
     follower = SseFollower(wire.partner_url, await wire.register("hostile-outlet", ["sse"]))
