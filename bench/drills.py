@@ -1,6 +1,7 @@
 """Fault drills: crash the wire's parts on purpose and count what partners receive.
 
-    python -m bench.drills [--stories 10000] [--outage-s 120] [--seed N] [--quick] [--only kill,redis,...]
+    python -m bench.drills [--quick] [--stories 10000] [--outage-s 120] [--kill-rounds 1] [--seed N]
+                           [--only kill,redis,empty,outage,poison,fuzz]
 
 Each drill starts its own Redis server (AOF, ``appendfsync always``) and the three services as
 processes, and prints PASS or FAIL with its counts; the command exits 1 if any drill fails.
@@ -15,10 +16,11 @@ processes, and prints PASS or FAIL with its counts; the command exits 1 if any d
 - ``outage``: one webhook partner's endpoint down for ``--outage-s``; its backlog arrives in order
   afterwards, while the other partners get everything during the outage.
 - ``poison``: an enriched event whose source is missing (publish fails on it every time) and a
-  corrupt filed entry; both are dead-lettered after ``NEWSWIRE_MAX_DELIVERIES`` tries and shown by
-  ``newswire dead-letters``; the stories around them are delivered.
+  corrupt filed entry; each is dead-lettered after ``NEWSWIRE_MAX_DELIVERIES`` tries in every group
+  that reads it and shown by ``newswire dead-letters``; the stories around them are delivered.
 - ``fuzz``: schemathesis against the ingest and partner/admin APIs' OpenAPI descriptions, then
-  oversize, malformed and script-laden bodies (see ``bench/drills_fuzz.py``).
+  oversize, malformed and script-laden bodies; no 5xx, and nothing the fuzzing filed makes a worker
+  fail (see ``bench/drills_fuzz.py``).
 
 ``--quick`` runs everything at small scale (what the tests in ``tests/e2e/test_drills.py`` run).
 """
