@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,6 +38,7 @@ from services.wire.settings import Settings
 log = structlog.get_logger()
 EDITORS = frozenset({Role.EDITOR, Role.ADMIN})
 IDEMPOTENCY_TTL_S = 24 * 3600
+DURABILITY_RECHECK_S = 5.0
 
 
 class IngestState:
@@ -46,16 +48,19 @@ class IngestState:
         self.settings = settings
         self.redis: Redis = connect(settings)
         self.eventlog = EventLog(self.redis, settings)
-        self.durability_checked = False
+        self.durable_at: float | None = None  # time.monotonic() of the last check that passed
 
     async def ensure_durable(self) -> None:
-        if self.durability_checked:
+        """The server keeps the durability promise; checked again every few seconds, since the server
+        may have been restarted or replaced with another configuration since ingest started."""
+        if self.durable_at is not None and time.monotonic() - self.durable_at < DURABILITY_RECHECK_S:
             return
         try:
             await self.eventlog.check_durability()
         except DurabilityError as exc:
+            self.durable_at = None
             raise Problem(503, "Service unavailable", str(exc), kind="durability") from exc
-        self.durability_checked = True
+        self.durable_at = time.monotonic()
 
 
 def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
@@ -76,7 +81,7 @@ def create_app(settings: Settings) -> Litestar:
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         try:
             await state.eventlog.check_durability()
-            state.durability_checked = True
+            state.durable_at = time.monotonic()
         except RedisConnectionError as exc:
             log.warning("ingest.redis_unreachable_at_start", error=str(exc))
         log.info("ingest.started", durability=settings.durability.value, redis=_safe_url(settings.redis_url))
@@ -130,7 +135,7 @@ def create_app(settings: Settings) -> Litestar:
         return answer
 
     return build_app(
-        route_handlers=[file_article, *article_routes(state.eventlog, settings.max_body_bytes),
+        route_handlers=[file_article, *article_routes(state.eventlog, settings.max_body_bytes, state.ensure_durable),
                         health_route(lambda: state.redis)],
         lifespan=[lifespan],
         openapi_config=openapi(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -42,7 +43,7 @@ def _seen_version(if_match: str | None, required: bool) -> int | None:
     return version
 
 
-def article_routes(eventlog: EventLog, max_body_bytes: int) -> list[Any]:
+def article_routes(eventlog: EventLog, max_body_bytes: int, ensure_durable: Callable[[], Awaitable[None]]) -> list[Any]:
     redis = eventlog.redis
 
     async def editor(request: Request[Any, Any, Any]) -> Credential:
@@ -59,6 +60,7 @@ def article_routes(eventlog: EventLog, max_body_bytes: int) -> list[Any]:
         return state
 
     async def run(event: Event, seen: int, *, status: str = "", embargo_ms: int | None = None) -> Response[bytes]:
+        await ensure_durable()
         code, value = await eventlog.command(event, seen_version=seen, status=status, embargo_ms=embargo_ms)
         if code == -404:
             raise Problem(404, "Not found", f"no article {event.article_id}", kind="article-not-found")

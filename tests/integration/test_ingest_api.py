@@ -172,3 +172,29 @@ async def test_unreachable_redis_is_a_503_with_retry_after(redis: Redis) -> None
     assert response.headers["retry-after"] == "2"
     assert response.headers["content-type"].startswith("application/problem+json")
     assert health.status_code == 503
+
+
+async def test_a_server_that_stops_keeping_the_promise_gets_no_more_202s(
+        redis: Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ingest checked the server once at start; a server restarted or replaced with weaker settings
+    # kept getting filings answered 202 "on disk". It is checked again every few seconds (here: always).
+    import services.ingest.app as ingest_app
+
+    monkeypatch.setattr(ingest_app, "DURABILITY_RECHECK_S", 0.0)
+    key = await issue(redis, Role.EDITOR, "desk3")
+    headers = {"Authorization": f"Bearer {key}"}
+    async with AsyncTestClient(app=create_app(Settings(redis_url=redis_url, durability=Durability.ALWAYS))) as client:
+        first = await client.post("/v1/articles", json=BELARUS_EARLIER, headers=headers)
+        assert first.status_code == 202
+        article = first.json()["location"]
+        await redis.config_set("appendfsync", "everysec")
+        try:
+            refused = await client.post("/v1/articles", json=BELARUS_EARLIER, headers=headers)
+            update = await client.put(article, json=BELARUS_EARLIER, headers={**headers, "If-Match": '"1"'})
+        finally:
+            await redis.config_set("appendfsync", "always")
+        again = await client.post("/v1/articles", json=BELARUS_EARLIER, headers=headers)
+    assert refused.status_code == update.status_code == 503
+    assert refused.json()["type"].endswith("/durability") and update.json()["type"].endswith("/durability")
+    assert again.status_code == 202
+    assert await redis.xlen(FILED) == 2
