@@ -11,8 +11,9 @@ processes, and prints PASS or FAIL with its counts; the command exits 1 if any d
 - ``redis``: ``kill -9`` of the Redis server mid-run, restarted on the same port and data; every
   filing that got a ``202`` is on the log and delivered; meanwhile ingest answers ``503`` with
   ``Retry-After``, never ``500``; the services recover without being restarted.
-- ``empty``: Redis replaced by an empty server on the same port (its data lost); no service exits,
-  every worker recreates its groups and reads on, and stories filed afterwards are delivered.
+- ``empty``: Redis replaced by an empty server on the same port (its data lost), at first with
+  ``appendfsync everysec``; ingest refuses filings (``503``) until it fsyncs every write again; no
+  service exits, every worker recreates its groups and reads on, and later stories are delivered.
 - ``outage``: one webhook partner's endpoint down for ``--outage-s``; its backlog arrives in order
   afterwards, while the other partners get everything during the outage.
 - ``poison``: an enriched event whose source is missing (publish fails on it every time) and a
@@ -326,9 +327,9 @@ async def drill_empty(workdir: Path, plan: Plan) -> Result:
                          delivery_deadline(stories), "the stories before the loss at both partners")
         wire.kill_redis()
         shutil.rmtree(wire.redis_dir)
-        wire.restart_redis()
+        wire.restart_redis(appendfsync="everysec")  # and, at first, one that does not fsync every write
         await wire.r.connection_pool.disconnect()
-        say(f"  Redis replaced by an empty server on port {wire.server.port} after {stories} stories")
+        say(f"  Redis replaced by an empty server (appendfsync everysec) on port {wire.server.port} after {stories} stories")
         # What operators do after losing the server: credentials and partners again.
         await wire.issue_keys()
         await wire.register("drill-hook", ["webhook"], receiver.url("/after"))
@@ -336,9 +337,20 @@ async def drill_empty(workdir: Path, plan: Plan) -> Result:
         followers[1].last_id = followers[0].last_id  # the partner resumes where it was
         followers[1].start()
         after = Editor(wire)
-        await after.file_many(range(stories), concurrency=4, prefix="after")
+        enough = asyncio.Event()  # a steady flow: ingest checks the server again within 5 s
+        filing = asyncio.create_task(after.file_many(range(1_000_000), concurrency=4, rate=20.0, prefix="after",
+                                                     until=enough))
+        await eventually(lambda: after.unavailable.get("durability", 0) > 0, 60,
+                         "ingest refusing filings on a server that does not fsync every write")
+        weak_202s = len(after.accepted())
+        await wire.r.config_set("appendfsync", "always")  # what the operator fixes
+        await eventually(lambda: len(after.accepted()) >= stories, stories / 5 + 60, f"{stories} filings after the loss")
+        enough.set()
+        await filing
+        result.figures.update({"durability_503s": after.unavailable.get("durability", 0),
+                               "202s_before_the_recheck": weak_202s})
         expected = {f.article_id for f in after.accepted()}
-        result.check(len(expected) == stories, f"only {len(expected)} of {stories} filings accepted after the loss")
+        result.check(all(f.status == 202 for f in after.filings), "filings after the loss that ended without a 202")
         later = Tally(receiver, "/after")
         took = await eventually(lambda: expected <= later.uris() and expected <= followers[1].uris(),
                                 delivery_deadline(stories), "the stories after the loss at both partners")

@@ -133,9 +133,9 @@ class DrillWire:
     def kill_redis(self) -> None:
         self.server.kill()
 
-    def restart_redis(self) -> None:
+    def restart_redis(self, appendfsync: str = "always") -> None:
         """The same port and data directory, as a supervisor would restart it."""
-        self.server = RedisServer(self.redis_dir, port=self.server.port)
+        self.server = RedisServer(self.redis_dir, port=self.server.port, appendfsync=appendfsync)
         self.server.start()
 
     # -- the services
@@ -291,6 +291,7 @@ class Editor:
     wire: DrillWire
     filings: list[Filing] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)  # every answer, counted by status
+    unavailable: dict[str, int] = field(default_factory=dict)  # 503s by problem type ("durability", ...)
     retry_after_missing: int = 0  # 503s without Retry-After
     transport_errors: int = 0  # no HTTP answer at all from ingest
 
@@ -332,6 +333,8 @@ class Editor:
                 continue
             self.statuses[response.status_code] = self.statuses.get(response.status_code, 0) + 1
             if response.status_code == 503:
+                kind = str(response.json().get("type", "")).rsplit("/", 1)[-1]
+                self.unavailable[kind] = self.unavailable.get(kind, 0) + 1
                 retry_after = response.headers.get("retry-after")
                 if retry_after is None:
                     self.retry_after_missing += 1

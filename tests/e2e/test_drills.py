@@ -41,6 +41,8 @@ async def test_workers_read_on_when_redis_comes_back_without_its_data(tmp_path: 
     result = await drill_empty(tmp_path, PLAN)
     assert result.ok, passed(result.report())
     assert result.figures["readers_restarted"] == ["enrich", "lifecycle", "publish", "webhooks"]
+    durability_503s = result.figures["durability_503s"]
+    assert isinstance(durability_503s, int) and durability_503s > 0
 
 
 @pytest.mark.timeout(240)
