@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import msgspec
 import structlog
 from litestar import Request, Response, get, post, put
-from litestar.params import FromPath, HeaderParameter
+from litestar.params import FromPath, HeaderParameter, JSONBody
 
 from schemas.codec import decode_event, encode_json
 from schemas.events import Event
@@ -96,16 +96,18 @@ def article_routes(eventlog: EventLog, max_body_bytes: int, ensure_durable: Call
                           errors=[{"field": e.field, "message": e.message} for e in exc.errors]) from exc
         return await run(event, seen, embargo_ms=core.embargo_ms(event.embargoed_until))
 
+    # Each command's ``data`` parameter declares its body in the OpenAPI description; the handlers
+    # decode the raw body strictly themselves (no coercion, field paths in errors), as filing does.
     @put("/v1/articles/{article:str}", summary="Update an article (a new version)", tags=["articles"], status_code=202,
          description="The whole new content. Send `If-Match` with the version you edited; a stale one is a `412`.")
-    async def update(request: Request[Any, Any, Any], article: FromPath[str],
+    async def update(request: Request[Any, Any, Any], article: FromPath[str], data: JSONBody[core.FileArticle],
                      if_match: Annotated[str | None, HeaderParameter(name="If-Match", required=False)] = None,
                      ) -> Response[bytes]:
         return await new_version(request, article, if_match, core.FileArticle)
 
     @post("/v1/articles/{article:str}/corrections", summary="Correct an article (a new version with a note)",
           tags=["articles"], status_code=202)
-    async def correct(request: Request[Any, Any, Any], article: FromPath[str],
+    async def correct(request: Request[Any, Any, Any], article: FromPath[str], data: JSONBody[core.CorrectArticle],
                       if_match: Annotated[str | None, HeaderParameter(name="If-Match", required=False)] = None,
                       ) -> Response[bytes]:
         return await new_version(request, article, if_match, core.CorrectArticle)
@@ -113,7 +115,7 @@ def article_routes(eventlog: EventLog, max_body_bytes: int, ensure_durable: Call
     @post("/v1/articles/{article:str}/kill", summary="Kill an article: it reaches everyone who had it",
           tags=["articles"], status_code=202,
           description="`If-Match` is optional: a kill must not wait for an editor to reload.")
-    async def kill(request: Request[Any, Any, Any], article: FromPath[str],
+    async def kill(request: Request[Any, Any, Any], article: FromPath[str], data: JSONBody[core.KillArticle],
                    if_match: Annotated[str | None, HeaderParameter(name="If-Match", required=False)] = None,
                    ) -> Response[bytes]:
         credential = await editor(request)
@@ -126,7 +128,7 @@ def article_routes(eventlog: EventLog, max_body_bytes: int, ensure_durable: Call
 
     @put("/v1/articles/{article:str}/embargo", summary="Set, extend or lift an article's embargo",
          tags=["articles"], status_code=202)
-    async def embargo(request: Request[Any, Any, Any], article: FromPath[str],
+    async def embargo(request: Request[Any, Any, Any], article: FromPath[str], data: JSONBody[core.ChangeEmbargo],
                       if_match: Annotated[str | None, HeaderParameter(name="If-Match", required=False)] = None,
                       ) -> Response[bytes]:
         credential = await editor(request)

@@ -152,7 +152,20 @@ async def test_unknown_route_is_a_problem(client: AsyncTestClient) -> None:  # t
 async def test_openapi_document_describes_the_filing(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
     response = await client.get("/docs/openapi.json")
     assert response.status_code == 200
-    assert "/v1/articles" in response.json()["paths"]
+    paths = response.json()["paths"]
+    assert "/v1/articles" in paths
+    bodies = {
+        ("post", "/v1/articles"): "headline",
+        ("put", "/v1/articles/{article}"): "headline",
+        ("post", "/v1/articles/{article}/corrections"): "correctionNote",
+        ("post", "/v1/articles/{article}/kill"): "reason",
+        ("put", "/v1/articles/{article}/embargo"): "embargoedUntil",
+    }
+    components = response.json()["components"]["schemas"]
+    for (method, path), field in bodies.items():
+        schema = paths[path][method]["requestBody"]["content"]["application/json"]["schema"]
+        name = schema["$ref"].rsplit("/", 1)[1]
+        assert field in components[name]["properties"], (method, path, name)
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
