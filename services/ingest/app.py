@@ -21,7 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from schemas.streams import idempotency_key as idempotency_redis_key
 from schemas.streams import partition_of
 from services.ingest import core
-from services.ingest.articles import article_routes
+from services.ingest.articles import BODY_OPT, article_routes
 from services.wire.credentials import Role
 from services.wire.eventlog import DurabilityError, EventLog, connect
 from services.wire.http import (
@@ -67,10 +67,11 @@ def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) ->
     """Litestar's own (lenient) decode failed: decode strictly again for a message with the field path."""
     cached = getattr(request, "_body", None)  # read by Litestar before it failed
     raw = cached if isinstance(cached, bytes) else b""
+    into, what = request.route_handler.opt.get(BODY_OPT, (core.FileArticle, "article"))
     try:
-        core.decode_filing(raw)
+        msgspec.json.decode(raw, type=into)
     except (msgspec.ValidationError, msgspec.DecodeError) as strict:
-        return problem_response(validation_problem(strict, "article"), request.url.path)
+        return problem_response(validation_problem(strict, what), request.url.path)
     return problem_response(Problem(400, "Bad request", str(exc.detail)), request.url.path)
 
 

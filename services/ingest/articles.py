@@ -21,6 +21,9 @@ from services.wire.eventlog import EventLog, as_entries
 from services.wire.http import Problem, decode_json, require
 
 log = structlog.get_logger()
+# A route's ``opt`` key naming its body type and what to call it in a problem: read by ingest's
+# handler of Litestar's validation failures, so the strict error names that route's own fields.
+BODY_OPT = "newswire_body"
 EDITORS = frozenset({Role.EDITOR, Role.ADMIN})
 
 
@@ -99,6 +102,7 @@ def article_routes(eventlog: EventLog, max_body_bytes: int, ensure_durable: Call
     # Each command's ``data`` parameter declares its body in the OpenAPI description; the handlers
     # decode the raw body strictly themselves (no coercion, field paths in errors), as filing does.
     @put("/v1/articles/{article:str}", summary="Update an article (a new version)", tags=["articles"], status_code=202,
+         opt={BODY_OPT: (core.FileArticle, "article")},
          description="The whole new content. Send `If-Match` with the version you edited; a stale one is a `412`.")
     async def update(request: Request[Any, Any, Any], article: FromPath[str], data: JSONBody[core.FileArticle],
                      if_match: Annotated[str | None, HeaderParameter(name="If-Match", required=False)] = None,
@@ -106,14 +110,14 @@ def article_routes(eventlog: EventLog, max_body_bytes: int, ensure_durable: Call
         return await new_version(request, article, if_match, core.FileArticle)
 
     @post("/v1/articles/{article:str}/corrections", summary="Correct an article (a new version with a note)",
-          tags=["articles"], status_code=202)
+          tags=["articles"], status_code=202, opt={BODY_OPT: (core.CorrectArticle, "article")})
     async def correct(request: Request[Any, Any, Any], article: FromPath[str], data: JSONBody[core.CorrectArticle],
                       if_match: Annotated[str | None, HeaderParameter(name="If-Match", required=False)] = None,
                       ) -> Response[bytes]:
         return await new_version(request, article, if_match, core.CorrectArticle)
 
     @post("/v1/articles/{article:str}/kill", summary="Kill an article: it reaches everyone who had it",
-          tags=["articles"], status_code=202,
+          tags=["articles"], status_code=202, opt={BODY_OPT: (core.KillArticle, "kill")},
           description="`If-Match` is optional: a kill must not wait for an editor to reload.")
     async def kill(request: Request[Any, Any, Any], article: FromPath[str], data: JSONBody[core.KillArticle],
                    if_match: Annotated[str | None, HeaderParameter(name="If-Match", required=False)] = None,
@@ -127,7 +131,7 @@ def article_routes(eventlog: EventLog, max_body_bytes: int, ensure_durable: Call
         return await run(event, seen, status="canceled")
 
     @put("/v1/articles/{article:str}/embargo", summary="Set, extend or lift an article's embargo",
-         tags=["articles"], status_code=202)
+         tags=["articles"], status_code=202, opt={BODY_OPT: (core.ChangeEmbargo, "embargo")})
     async def embargo(request: Request[Any, Any, Any], article: FromPath[str], data: JSONBody[core.ChangeEmbargo],
                       if_match: Annotated[str | None, HeaderParameter(name="If-Match", required=False)] = None,
                       ) -> Response[bytes]:

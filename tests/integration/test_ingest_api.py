@@ -211,3 +211,27 @@ async def test_a_server_that_stops_keeping_the_promise_gets_no_more_202s(
     assert refused.json()["type"].endswith("/durability") and update.json()["type"].endswith("/durability")
     assert again.status_code == 202
     assert await redis.xlen(FILED) == 2
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "body", "field"),
+    [
+        ("post", "/kill", {"reason": 5}, "$.reason"),
+        ("post", "/kill", {"reason": "legal", "extra": 1}, "$"),
+        ("put", "/embargo", {"embargoedUntil": "soon"}, "$.embargoedUntil"),
+        ("post", "/corrections", {"headline": "h", "body": "<p>b</p>"}, "$"),
+        ("put", "", {"headline": 3, "body": "<p>b</p>"}, "$.headline"),
+    ],
+)
+async def test_a_bad_command_body_is_named_by_its_own_fields(  # type: ignore[type-arg]
+    client: AsyncTestClient, method: str, suffix: str, body: dict[str, object], field: str
+) -> None:
+    filed = await client.post("/v1/articles", json=BELARUS_EARLIER)
+    assert filed.status_code == 202
+    path = filed.json()["location"] + suffix
+    response = await client.request(method.upper(), path, json=body, headers={"If-Match": '"1"'})
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert problem["errors"][0]["field"] == field, problem
+    assert "headline" not in problem["detail"] or field == "$.headline", problem
