@@ -85,7 +85,10 @@ async def _demo_credentials(settings: Settings) -> tuple[str, str, str]:
 
 
 def _port_free(port: int) -> bool:
+    """Whether a server could listen on ``port`` now. ``SO_REUSEADDR`` as uvicorn binds, so the
+    closed connections of a wire that just stopped (``TIME_WAIT``) do not count as in use."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
