@@ -17,7 +17,7 @@ from schemas.events import Event
 from schemas.streams import history_key, item_key, partition_of, versions_key
 from services.ingest import core
 from services.wire.credentials import Credential, Role
-from services.wire.eventlog import EventLog, as_entries
+from services.wire.eventlog import EventLog, read_entries
 from services.wire.http import Problem, decode_json, require
 
 log = structlog.get_logger()
@@ -188,17 +188,14 @@ def article_routes(eventlog: EventLog, max_body_bytes: int, ensure_durable: Call
         await state_of(article_id)
         _, _, history_k = keys(article_id)
         rows_raw: list[bytes] = await redis.lrange(history_k, 0, -1)  # type: ignore[misc,assignment]
-        refs = [r.decode().split(" ", 1) for r in rows_raw]
-        async with redis.pipeline(transaction=False) as pipe:
-            for stream, entry_id in refs:
-                pipe.xrange(stream, entry_id, entry_id, count=1)
-            rows = await pipe.execute()
+        refs = [(stream, entry_id) for stream, _, entry_id in (r.decode().partition(" ") for r in rows_raw)]
+        found = await read_entries(redis, refs)
         out = []
-        for (stream, entry_id), found in zip(refs, rows, strict=True):
-            for _, fields in as_entries(found):
-                event = decode_event(fields)
-                if event is not None:
-                    out.append({"entryId": entry_id, "stream": stream, "event": msgspec.json.decode(encode_json(event))})
+        for stream, entry_id in refs:
+            fields = found.get((stream, entry_id))
+            event = decode_event(fields) if fields else None
+            if event is not None:
+                out.append({"entryId": entry_id, "stream": stream, "event": msgspec.json.decode(encode_json(event))})
         return Response(msgspec.json.encode(out), media_type="application/json")
 
     return [update, correct, kill, embargo, current, one_version, history]

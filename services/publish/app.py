@@ -35,7 +35,7 @@ from services.publish.serving import PartnerGone, SentLog, Serving, decode_curso
 from services.publish.views import PartnerView
 from services.publish.webhooks import WebhookService, WebhookSettings, check_webhook_url
 from services.wire.credentials import Credential, Role
-from services.wire.eventlog import EventLog, as_entries, connect
+from services.wire.eventlog import EventLog, as_entries, connect, read_entries
 from services.wire.http import Problem, build_app, health_route, openapi, require
 from services.wire.settings import Settings
 from services.wire.worker import Call, StreamWorker
@@ -72,17 +72,10 @@ class PublishHandler:
     async def prefetch(self, events: Sequence[tuple[str, AnyEvent]], partition: int) -> None:
         """Read the filed entry of every enriched event in the batch in one round trip."""
         self._sources.clear()
-        wanted = [e.source_entry_id for _, e in events if isinstance(e, ArticleEnriched)]
-        if not wanted:
-            return
         stream = stream_key(Stream.FILED, partition)
-        async with self.eventlog.redis.pipeline(transaction=False) as pipe:
-            for entry_id in wanted:
-                pipe.xrange(stream, entry_id, entry_id, count=1)
-            replies = await pipe.execute()
-        for reply in replies:
-            for entry_id, fields in as_entries(reply):
-                self._sources[entry_id] = fields
+        found = await read_entries(self.eventlog.redis, [(stream, e.source_entry_id) for _, e in events
+                                                         if isinstance(e, ArticleEnriched)])
+        self._sources = {entry_id: fields for (_, entry_id), fields in found.items()}
 
     async def handle(self, event: AnyEvent, entry_id: str, partition: int) -> Call | None:
         if not isinstance(event, ArticleEnriched):
@@ -99,9 +92,8 @@ class PublishHandler:
     async def _content(self, entry_id: str, event_id: str, partition: int) -> ArticleContent:
         fields = self._sources.pop(entry_id, None)
         if fields is None:
-            rows = as_entries(await self.eventlog.redis.xrange(stream_key(Stream.FILED, partition), entry_id, entry_id,
-                                                              count=1))
-            fields = rows[0][1] if rows else None
+            ref = (stream_key(Stream.FILED, partition), entry_id)
+            fields = (await read_entries(self.eventlog.redis, [ref])).get(ref)
         content = decode_event(fields) if fields else None
         if not isinstance(content, CONTENT_EVENTS) or content.event_id != event_id:
             raise MissingSource(f"filed entry {entry_id} for event {event_id} not found")

@@ -261,6 +261,22 @@ def as_entries(rows: Any) -> list[StreamEntry]:
     return [(_text(entry_id), fields) for entry_id, fields in rows or []]
 
 
+async def read_entries(redis: Redis, refs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[bytes, bytes]]:
+    """The fields of each (stream key, entry id) that is still on its stream, in one round trip."""
+    wanted = list(refs)
+    if not wanted:
+        return {}
+    async with redis.pipeline(transaction=False) as pipe:
+        for stream, entry_id in wanted:
+            pipe.xrange(stream, entry_id, entry_id, count=1)
+        replies = await pipe.execute()
+    found: dict[tuple[str, str], dict[bytes, bytes]] = {}
+    for ref, reply in zip(wanted, replies, strict=True):
+        for _, fields in as_entries(reply):
+            found[ref] = fields
+    return found
+
+
 def as_streams(reply: Any) -> list[tuple[str, list[StreamEntry]]]:
     """An XREAD/XREADGROUP reply as (stream key, entries)."""
     return [(_text(key), as_entries(rows)) for key, rows in reply or []]

@@ -93,7 +93,7 @@ from schemas.partners import AnyPartnerEvent, PartnerChanged, PartnerRegistered,
 from schemas.streams import PREFIX, Group, Stream, partition_key, registry_key, stream_key
 from services.publish.core import build_item
 from services.wire.credentials import CredentialIssued, CredentialRevoked
-from services.wire.eventlog import as_entries, done_key
+from services.wire.eventlog import as_entries, done_key, read_entries
 from services.wire.settings import Settings
 
 BATCH = 2000  # entries per XRANGE and per written batch
@@ -555,14 +555,9 @@ class _Partition(_Slot):
         killed = {a for a, dead in zip(sorted(changed), found[len(articles):], strict=True) if dead}
         refs = {a: _text(ref).split(" ", 1) for a, ref in firsts.items() if ref}
         wanted = sorted({(self.filed, e) for e in sources} | {(s, e) for s, e in refs.values()})
-        async with redis.pipeline(transaction=False) as pipe:
-            for stream, entry_id in wanted:
-                pipe.xrange(stream, entry_id, entry_id, count=1)
-            rows = await pipe.execute()
         fetched: dict[tuple[str, str], AnyEvent] = {}
-        for key, got in zip(wanted, rows, strict=True):
-            entries = as_entries(got)
-            event = _decoded(entries[0][1]) if entries else None
+        for key, fields in (await read_entries(redis, wanted)).items():
+            event = _decoded(fields)
             if event is not None:
                 fetched[key] = event
         contents = {e: fetched[(self.filed, e)] for e in sources if (self.filed, e) in fetched}
