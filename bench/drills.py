@@ -62,6 +62,7 @@ from bench.drills_wire import (
     DrillWire,
     Editor,
     SseFollower,
+    close_drill,
     eventually,
     start_receiver,
     text,
@@ -139,10 +140,7 @@ async def drill_kill(workdir: Path, plan: Plan) -> Result:
     except DrillTimeout as exc:
         result.failures.append(str(exc))
     finally:
-        if follower is not None:
-            await follower.stop()
-        await receiver.stop()
-        await wire.close()
+        await close_drill(wire, follower, receiver)
     return result
 
 
@@ -230,10 +228,7 @@ async def drill_redis(workdir: Path, plan: Plan) -> Result:
     except DrillTimeout as exc:
         result.failures.append(str(exc))
     finally:
-        if follower is not None:
-            await follower.stop()
-        await receiver.stop()
-        await wire.close()
+        await close_drill(wire, follower, receiver)
     return result
 
 
@@ -296,12 +291,7 @@ async def drill_outage(workdir: Path, plan: Plan) -> Result:
     except DrillTimeout as exc:
         result.failures.append(str(exc))
     finally:
-        if follower is not None:
-            await follower.stop()
-        for receiver in (down, up, back):
-            if receiver is not None:
-                await receiver.stop()
-        await wire.close()
+        await close_drill(wire, follower, down, up, back)
     return result
 
 
@@ -365,10 +355,7 @@ async def drill_empty(workdir: Path, plan: Plan) -> Result:
     except DrillTimeout as exc:
         result.failures.append(str(exc))
     finally:
-        for follower in followers:
-            await follower.stop()
-        await receiver.stop()
-        await wire.close()
+        await close_drill(wire, *followers, receiver)
     return result
 
 
@@ -437,9 +424,7 @@ async def drill_poison(workdir: Path, plan: Plan) -> Result:
     except DrillTimeout as exc:
         result.failures.append(str(exc))
     finally:
-        if follower is not None:
-            await follower.stop()
-        await wire.close()
+        await close_drill(wire, follower)
     return result
 
 

@@ -19,7 +19,17 @@ from typing import Any
 import httpx
 
 from bench.drills_checks import Result, settle
-from bench.drills_wire import DRILL_ENV, SERVICES, DrillTimeout, DrillWire, Editor, SseFollower, eventually, text
+from bench.drills_wire import (
+    DRILL_ENV,
+    SERVICES,
+    DrillTimeout,
+    DrillWire,
+    Editor,
+    SseFollower,
+    close_drill,
+    eventually,
+    text,
+)
 
 SKIP = {("GET", "/v1/stream")}
 FIXED_QUERY = {("GET", "/v1/feed"): {"wait": 0}}  # a long poll would only slow the run down
@@ -249,7 +259,5 @@ async def run_fuzz_drill(workdir: Path, examples: int) -> Result:
     except DrillTimeout as exc:
         result.failures.append(str(exc))
     finally:
-        if follower is not None:
-            await follower.stop()
-        await wire.close()
+        await close_drill(wire, follower)
     return result

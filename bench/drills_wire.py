@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from redis.asyncio import Redis
@@ -345,6 +345,18 @@ class Editor:
             if response.status_code == 202:
                 assert response.json()["articleId"] == filing.article_id
             return filing
+
+
+class Stoppable(Protocol):
+    async def stop(self) -> None: ...
+
+
+async def close_drill(wire: DrillWire, *parts: Stoppable | None) -> None:
+    """A drill's teardown: stop its partners in the order given (None: one never started), then its wire."""
+    for part in parts:
+        if part is not None:
+            await part.stop()
+    await wire.close()
 
 
 async def start_receiver(port: int = 0) -> Receiver:
