@@ -69,18 +69,23 @@ def post(path: str, body: bytes, headers: dict[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+async def _send(conn: Connection, item: Sent, request: bytes) -> None:
+    """Send one request; its status (-1: no answer, the connection is dropped) and when it was answered."""
+    try:
+        item.status = await conn.request(request)
+    except (OSError, asyncio.IncompleteReadError, ValueError):
+        item.status = -1
+        conn.close()
+    item.done = time.perf_counter()
+
+
 async def _drive(port: int, make: Callable[[int], bytes], queue: asyncio.Queue[Sent | None],
                  results: list[Sent]) -> None:
     conn = Connection("127.0.0.1", port)
     try:
         while (item := await queue.get()) is not None:
             item.sent = time.perf_counter()
-            try:
-                item.status = await conn.request(make(item.n))
-            except (OSError, asyncio.IncompleteReadError, ValueError):
-                item.status = -1
-                conn.close()
-            item.done = time.perf_counter()
+            await _send(conn, item, make(item.n))
             results.append(item)
     finally:
         conn.close()
@@ -123,12 +128,7 @@ async def closed_loop(port: int, make: Callable[[int], bytes], first: int, *, co
                     return
                 item = Sent(n, time.perf_counter())
                 item.sent = item.scheduled
-                try:
-                    item.status = await conn.request(make(n))
-                except (OSError, asyncio.IncompleteReadError, ValueError):
-                    item.status = -1
-                    conn.close()
-                item.done = time.perf_counter()
+                await _send(conn, item, make(n))
                 results.append(item)
         finally:
             conn.close()
