@@ -255,6 +255,25 @@ class RelatedIndex:
         self._window_start[t] = (lo, first)
         return first
 
+    def _window(self, t: int, lo: int) -> tuple[np.ndarray, np.ndarray]:
+        """Term ``t``'s postings from document ``lo`` on: document numbers (counted from ``lo``) and term frequencies."""
+        all_docs = np.frombuffer(self._post_docs[t], dtype=np.uint32)
+        first = self._first_in_window(t, all_docs, lo)
+        docs = all_docs[first:] if not lo else all_docs[first:].astype(np.intp) - lo
+        return docs, np.frombuffer(self._post_tfs[t], dtype=np.uint16)[first:]
+
+    @staticmethod
+    def _scores(postings: list[tuple[np.ndarray, np.ndarray]], idfs: list[float], denom_len: np.ndarray) -> np.ndarray:
+        """The BM25 of every document in the window: all the terms' postings scored in one pass of numpy
+        (a few calls per query, not per term), each document's terms summed in the order given."""
+        size = len(denom_len)
+        if not postings:
+            return np.zeros(size, dtype=np.float64)
+        docs = np.concatenate([d for d, _ in postings])
+        tfs = np.concatenate([f for _, f in postings]).astype(np.float64)
+        idf_of = np.repeat(idfs, [d.size for d, _ in postings])
+        return np.bincount(docs, weights=idf_of * tfs * (K1 + 1) / (tfs + denom_len[docs]), minlength=size)
+
     def search(
         self,
         headline: str,
@@ -287,8 +306,8 @@ class RelatedIndex:
             return []
         doc_len = np.frombuffer(self._doc_len, dtype=np.uint32)[lo:n_docs].astype(np.float64)
         denom_len = K1 * (1 - B + B * doc_len / avgdl)
-        scores = np.zeros(n_docs - lo, dtype=np.float64)
         idfs: list[float] = []
+        matched: list[tuple[int, float]] = []  # (term, idf) of the query terms some live document has
         for term in sorted(query):
             t = self._term_ids.get(term)
             df = self._df[t] if t is not None else 0
@@ -297,18 +316,14 @@ class RelatedIndex:
                 continue
             idf = math.log(1 + (n_live - df + 0.5) / (df + 0.5))
             idfs.append(idf)
-            all_docs = np.frombuffer(self._post_docs[t], dtype=np.uint32)
-            first = self._first_in_window(t, all_docs, lo)
-            docs = all_docs[first:] - lo
-            if docs.size == 0:
-                continue
-            tfs = np.frombuffer(self._post_tfs[t], dtype=np.uint16)[first:].astype(np.float64)
-            scores[docs] += idf * tfs * (K1 + 1) / (tfs + denom_len[docs])
+            matched.append((t, idf))
         weight = sum(sorted(idfs, reverse=True)[:MATCH_TERMS])
+        threshold = MIN_MATCH * weight
+        scores = self._scores([self._window(t, lo) for t, _ in matched], [idf for _, idf in matched], denom_len)
         if self._embedder is not None:
             qvec = self._vector(f"{headline}\n{lead}") if vector is None else vector
-            return self._hybrid(scores, scores >= MIN_MATCH * weight, qvec, lo, now_ts, window, entity_ids, k, exclude_article_id)
-        candidates = np.flatnonzero(scores >= MIN_MATCH * weight)
+            return self._hybrid(scores, scores >= threshold, qvec, lo, now_ts, window, entity_ids, k, exclude_article_id)
+        candidates = np.flatnonzero(scores >= threshold)
         if candidates.size == 0:
             return []
         cand_scores = scores[candidates]

@@ -23,7 +23,8 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from itertools import pairwise
+from itertools import accumulate, compress, pairwise
+from operator import itemgetter, methodcaller, not_, or_
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -379,68 +380,107 @@ class _Tok(NamedTuple):
 
 
 _INITIAL_AFTER = frozenset('.!?:;"“”‘(\n[—–')
+_new = tuple.__new__  # a NamedTuple's constructor without its keyword-handling wrapper
+_TOKEN_SPLIT = re.compile(r"(\w+(?:[-'’]\w+)*)")
 
 
-def _tokens(text: str) -> tuple[list[_Tok], list[int], set[str]]:
-    """The word tokens, the indices of the capitalised ones, and the words that start lowercase."""
-    toks: list[_Tok] = []
-    caps: list[int] = []
-    lows: set[str] = set()
-    append, add = toks.append, lows.add
-    new = tuple.__new__  # the NamedTuple constructor without its keyword-handling wrapper
-    for m in _TOKEN_RE.finditer(text):
-        word = m.group()
-        if word[0].islower() and word[2:3] != "-":  # the common case: a lowercase word
-            low = word.lower()
-            add(low)
-            append(new(_Tok, (m.start(), m.end(), word, low, False, False, False)))
-            continue
-        start = m.start()
-        possessive = False
-        if word[-1] in "'’":
-            word = word[:-1]
-        elif len(word) > 2 and word[-2] in "'’" and word[-1] == "s":
-            word, possessive = word[:-2], True
-        first = word[0]
-        if first.islower():
-            add(word.lower())
-        cap = first.isupper() or (word[:3].lower() in ("al-", "el-") and word[3:4].isupper())
-        if cap and (len(word) == 1 or word.isupper() or first.isdigit()):
-            cap = False  # all-caps words (credits, shouting, acronyms) and lone letters are not name tokens
-        initial = False
-        if cap:
-            i = start - 1
-            while i >= 0 and text[i] in " \t":
-                i -= 1
-            initial = i < 0 or text[i] in _INITIAL_AFTER or (text[i] in "'’" and (i == 0 or not text[i - 1].isalnum()))
-            caps.append(len(toks))
-        append(new(_Tok, (start, start + len(word), word, word.lower(), cap, initial, possessive)))
-    return toks, caps, lows
+class _Tokens:
+    """The word tokens of a text as parallel lists, split and measured by C code in a few calls.
+
+    Most words start lowercase and only ever need their lowercase form; a ``_Tok`` is made for the
+    capitalised ones at once and for any other only when a phrase asks for it. A token's ``low`` is
+    its lowercase form without a possessive ("ukraine" for "Ukraine's"); ``lower_words`` are the
+    words that start lowercase.
+    """
+
+    __slots__ = ("_index", "_made", "cap", "caps", "lower_words", "lows", "offsets", "possessive", "seps", "words")
+
+    def __init__(self, text: str) -> None:
+        parts = _TOKEN_SPLIT.split(text)  # separator, token, separator, ..., token, separator
+        self.words: list[str] = parts[1::2]
+        self.seps: list[str] = parts[2::2]  # seps[k] lies between token k and token k + 1
+        self.offsets = list(accumulate(map(len, parts), initial=0))  # token k starts at offsets[2k + 1]
+        self.lows: list[str] = list(map(str.lower, self.words))
+        n = len(self.words)
+        self.cap = bytearray(n)
+        self.possessive = bytearray(n)
+        self.caps: list[int] = []  # indices of the capitalised tokens
+        self.lower_words: set[str] = set()
+        self._made: dict[int, _Tok] = {}
+        self._index: dict[int, int] | None = None
+        words, lows = self.words, self.lows
+        # Words that start lowercase, found by C code: their lowercase forms are all they need.
+        lowercase = list(map(str.islower, map(itemgetter(0), words)))
+        self.lower_words = set(compress(lows, lowercase))
+        # The rest: every other word, and a lowercase start with a hyphen after two letters ("al-Assad").
+        hyphen = map(methodcaller("startswith", "-", 2), words)
+        rest = list(compress(range(n), map(or_, map(not_, lowercase), hyphen)))
+        for k in rest:
+            word = words[k]
+            first = word[0]
+            possessive = len(word) > 2 and word[-2] in "'’" and word[-1] == "s"
+            if possessive:
+                if first.islower():
+                    self.lower_words.discard(lows[k])  # kept without its possessive, below
+                word = words[k] = word[:-2]
+                lows[k] = word.lower()
+                self.possessive[k] = 1
+            if first.islower():
+                self.lower_words.add(lows[k])
+            cap = first.isupper() or (word[:3].lower() in ("al-", "el-") and word[3:4].isupper())
+            if cap and (len(word) == 1 or word.isupper() or first.isdigit()):
+                cap = False  # all-caps words (credits, shouting, acronyms) and lone letters are not name tokens
+            start = self.offsets[2 * k + 1]
+            initial = False
+            if cap:
+                i = start - 1
+                while i >= 0 and text[i] in " \t":
+                    i -= 1
+                initial = i < 0 or text[i] in _INITIAL_AFTER or (text[i] in "'’" and (i == 0 or not text[i - 1].isalnum()))
+                self.cap[k] = 1
+                self.caps.append(k)
+            self._made[k] = _new(_Tok, (start, start + len(word), word, lows[k], cap, initial, possessive))
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def tok(self, k: int) -> _Tok:
+        made = self._made.get(k)
+        if made is None:
+            start = self.offsets[2 * k + 1]
+            made = self._made[k] = _new(_Tok, (start, self.offsets[2 * k + 2], self.words[k], self.lows[k], False, False, False))
+        return made
+
+    def index(self, start: int) -> int:
+        """The index of the token that starts at ``start``."""
+        if self._index is None:
+            self._index = {self.offsets[2 * k + 1]: k for k in range(len(self.words))}
+        return self._index[start]
+
+    def joined(self, k: int) -> bool:
+        """Are tokens ``k`` and ``k + 1`` parts of one phrase's spelling: one space apart, no possessive between?"""
+        return not self.possessive[k] and self.seps[k] == " "
 
 
-def _gap_ok(text: str, a: _Tok, b: _Tok) -> bool:
-    return not a.possessive and text[a.end : b.start] == " "
-
-
-def _phrases(text: str, toks: list[_Tok], caps: list[int]) -> list[list[int]]:
-    """Token index runs forming proper-noun phrases (``caps``: the indices of capitalised tokens)."""
+def _phrases(tokens: _Tokens) -> list[list[int]]:
+    """Token index runs forming proper-noun phrases."""
     phrases: list[list[int]] = []
-    n = len(toks)
+    n = len(tokens)
+    cap, lows, joined = tokens.cap, tokens.lows, tokens.joined
     done = -1
-    for i in caps:
+    for i in tokens.caps:
         if i <= done:
             continue
         run = [i]
         j = i
         while j + 1 < n:
-            nxt = toks[j + 1]
-            if not _gap_ok(text, toks[j], nxt):
+            if not joined(j):
                 break
-            if nxt.cap:
+            if cap[j + 1]:
                 run.append(j + 1)
                 j += 1
                 continue
-            if nxt.low in _CONNECTORS and j + 2 < n and toks[j + 2].cap and _gap_ok(text, nxt, toks[j + 2]):
+            if lows[j + 1] in _CONNECTORS and j + 2 < n and cap[j + 2] and joined(j + 1):
                 run += [j + 1, j + 2]
                 j += 2
                 continue
@@ -472,8 +512,9 @@ class NameFinder:
         self.common_words = frozenset(common_words)
 
     def find(self, text: str, vocab_mentions: list[Mention], vocab: Vocabulary) -> NameResult:
-        toks, caps, lower_words = _tokens(text)
-        pos = {toks[k].start: k for k in caps}
+        tokens = _Tokens(text)
+        lower_words, lows = tokens.lower_words, tokens.lows
+        pos = {tokens.tok(k).start: k for k in tokens.caps}
         covered = bytearray(len(text))
         for m in vocab_mentions:
             covered[m.start : m.end] = b"\x01" * (m.end - m.start)
@@ -484,8 +525,8 @@ class NameFinder:
         def prev(t: _Tok) -> str:
             k = pos.get(t.start)
             if k is None:
-                k = next(i for i, u in enumerate(toks) if u.start == t.start)
-            return toks[k - 1].low if k else ""
+                k = tokens.index(t.start)
+            return lows[k - 1] if k else ""
 
         found: list[_Found] = []
         suppressed: set[int] = set()
@@ -529,7 +570,7 @@ class NameFinder:
                 and prev(run[0]) != "the"
             )
             if person_shape:
-                cue = after_title or _cue(toks, pos[a], pos[run[-1].start])
+                cue = after_title or _cue(lows, pos[a], pos[run[-1].start])
                 if (cue and not any(t.low in _COMMON for t in run)) or not any(common(t) for t in run):
                     suppressed.update(m.start for m in inside)
                     found.append((a, b, "person", CONF_RULE if cue else CONF_SHAPE, name))
@@ -539,8 +580,8 @@ class NameFinder:
             elif not inside:
                 suggestions.append(name)
 
-        for run_idx in _phrases(text, toks, caps):
-            run = [toks[k] for k in run_idx]
+        for run_idx in _phrases(tokens):
+            run = [tokens.tok(k) for k in run_idx]
             # Titles split a phrase: "Moscow Mayor Sergei Sobyanin" -> "Moscow" | person.
             k = None if _is_org(run) else next((p for p, t in enumerate(run) if t.low in _TITLES and p + 1 < len(run)), None)
             if k is None:
@@ -604,9 +645,9 @@ def _is_org(run: list[_Tok]) -> bool:
     return any(t.low in _ORG_HEADS and n.low == "of" for t, n in pairwise(run))
 
 
-def _cue(toks: list[_Tok], first: int, last: int) -> bool:
-    before = {t.low for t in toks[max(0, first - 3) : first]}
-    after = {t.low for t in toks[last + 1 : last + 3]}
+def _cue(lows: list[str], first: int, last: int) -> bool:
+    before = set(lows[max(0, first - 3) : first])
+    after = set(lows[last + 1 : last + 3])
     return bool(before & _PERSON_CUES_BEFORE or before & _PERSON_TITLES or after & _PERSON_CUES_AFTER)
 
 
