@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
@@ -256,13 +257,13 @@ def _lead_words(rng: random.Random) -> dict[str, str]:
             "Actors": rng.choice(ACTORS).capitalize()}
 
 
-def _lead_sentence(rng: random.Random, cast: dict[str, object]) -> str:
+def _lead_sentence(rng: random.Random, cast: Mapping[str, object]) -> str:
     """A sentence of the lead: subject, verb, object and two phrases, each with words of its own."""
     parts = [rng.choice(LEAD_SUBJECTS), rng.choice(VERBS), rng.choice(LEAD_OBJECTS), *rng.sample(LEAD_PHRASES, 2)]
     return " ".join(part.format(**{**cast, **_lead_words(rng)}) for part in parts) + "."
 
 
-def _headline(rng: random.Random, cast: dict[str, object]) -> str:
+def _headline(rng: random.Random, cast: Mapping[str, object]) -> str:
     subject = rng.choice(HEADLINE_SUBJECTS).format(**{**cast, **_lead_words(rng)})
     return "{subject} {verb} {adj} {noun} {noun2}".format(subject=subject, **_lead_words(rng))
 
