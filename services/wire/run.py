@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from collections.abc import Callable
 
@@ -15,12 +16,22 @@ from services.wire.settings import Settings
 from services.wire.worker import StreamWorker
 
 
+def freeze_startup_objects() -> None:
+    """Keep what start-up loaded (the vocabulary, projections rebuilt from the log) out of the
+    garbage collector's full passes: a full pass over the enrich worker's loaded vocabulary took
+    about 14 ms, a pause any story in flight waited out. Objects made later are collected as usual."""
+    gc.collect()
+    gc.freeze()
+
+
 def serve_http(create_app: Callable[[Settings], Litestar], host_port: Callable[[Settings], tuple[str, int]]) -> None:
     settings = Settings.from_env()
     configure_logging(settings)
     host, port = host_port(settings)
     structlog.get_logger().info("http.listening", host=host, port=port)
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False,
+    app = create_app(settings)
+    app.on_startup.append(freeze_startup_objects)  # after the app's own start-up hooks
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,
                 timeout_graceful_shutdown=5, lifespan="on")
 
 
@@ -35,6 +46,7 @@ def run_worker(build: Callable[[Settings], StreamWorker]) -> None:
             loop.add_signal_handler(sig, stop.set)
         worker = build(settings)
         await worker.start()
+        freeze_startup_objects()
         try:
             await stop.wait()
         finally:

@@ -91,3 +91,17 @@ def test_settings_from_env() -> None:
 def test_bad_settings_are_explained(env: dict[str, str], needle: str) -> None:
     with pytest.raises(SettingsError, match=needle):
         Settings.from_env(env)
+
+
+def test_start_up_objects_are_kept_out_of_full_collections() -> None:
+    import gc
+
+    from services.wire.run import freeze_startup_objects
+
+    before = gc.get_freeze_count()
+    loaded = [[i] for i in range(1000)]  # containers a service keeps from start-up
+    try:
+        freeze_startup_objects()
+        assert gc.get_freeze_count() >= before + len(loaded)
+    finally:
+        gc.unfreeze()
