@@ -67,12 +67,12 @@ from bench.drills_wire import (
     start_receiver,
     text,
 )
+from bench.receiver import Receiver
 from schemas.codec import decode_event, encode_event
 from schemas.events import ArticleEnriched, ArticleFiled, DeadLettered
 from schemas.streams import Stream, partner_key, stream_key
 from services.wire.eventlog import EventLog, as_entries
 from services.wire.settings import Settings
-from tests.integration.test_webhooks_receiver import Receiver
 
 QUICK_RETRY_SCHEDULE = "1s,2s,3s,5s,10s,20s,30s,60s"
 

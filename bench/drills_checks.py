@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import httpx
 
 from bench.drills_wire import DrillWire, SseFollower, eventually, webhook_uri
+from bench.receiver import Receiver
 from schemas.streams import Group, Stream, stream_key
-from tests.integration.test_webhooks_receiver import Receiver
 
 
 @dataclass

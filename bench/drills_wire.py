@@ -25,13 +25,13 @@ from typing import Any, Protocol
 import httpx
 from redis.asyncio import Redis
 
+from bench.receiver import Receiver
 from schemas.partners import Filters, Mode
 from services.ingest.core import new_article_id
 from services.publish.partners import PartnerRegistry
 from services.wire.credentials import Role, issue
 from services.wire.redis_server import RedisServer, free_port
 from services.wire.worker import WORKERS_KEY
-from tests.integration.test_webhooks_receiver import Receiver
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("ingest", "enrich", "publish")

@@ -26,6 +26,7 @@ import structlog
 from redis.asyncio import Redis
 
 from bench.latency import ROOT, machine
+from bench.receiver import Receiver
 from schemas.codec import encode_event
 from schemas.events import ArticlePublished
 from schemas.ninjs import Headline, NinjsItem
@@ -35,7 +36,6 @@ from services.publish.partners import PartnerRegistry
 from services.publish.webhooks import WebhookService, WebhookSettings
 from services.wire.redis_server import RedisServer
 from services.wire.settings import Durability, Settings
-from tests.integration.test_webhooks_receiver import Receiver
 
 
 async def serve(partners: int) -> None:

@@ -15,6 +15,7 @@ import pytest
 from redis.asyncio import Redis
 from standardwebhooks.webhooks import Webhook
 
+from bench.receiver import Receiver
 from schemas.codec import encode_event
 from schemas.events import ArticlePublished
 from schemas.ninjs import NinjsItem
@@ -24,7 +25,6 @@ from services.publish.partners import PartnerRegistry
 from services.publish.webhooks import WebhookService, WebhookSettings, WebhookUrlRefused, check_webhook_url
 from services.publish.webhooks.store import WebhookStore
 from services.wire.settings import Durability, Settings
-from tests.integration.test_webhooks_receiver import Receiver
 
 PUBLISHED = stream_key(Stream.PUBLISHED)
 FAST = WebhookSettings(retry_schedule=(0.05,) * 40, jitter=0.0, allow=frozenset({"loopback"}), connect_timeout_s=1.0,
