@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from schemas.codec import decode_event
 from schemas.events import CONTENT_EVENTS, AnyEvent, ArticleEnriched, ArticlePublished
@@ -53,11 +55,28 @@ class ArchiveProjection:
         """Apply every published item not yet indexed; returns how many were applied."""
         applied = 0
         while True:
-            positions: dict[Any, Any] = dict(self.positions)
-            reply = as_streams(await self.redis.xread(positions, count=CATCH_UP_COUNT))
-            if not reply:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                self.read_next(pipe)
+                replies = await pipe.execute()
+            done, full = self.apply_read(replies)
+            applied += done
+            if not full:
                 return applied
-            for name, entries in reply:
+
+    def read_next(self, pipe: Pipeline) -> None:
+        """Queue the reads of the next items on ``pipe``: one XREAD per partition's stream, as each
+        may live on a node of its own in a cluster."""
+        for name, position in self.positions.items():
+            pipe.xread({name: position}, count=CATCH_UP_COUNT)
+
+    def apply_read(self, replies: list[Any]) -> tuple[int, bool]:
+        """Index what ``read_next`` read: how many were applied, and whether a read came back full
+        (there may be more; a short read is the end of what there was, no empty read confirms it)."""
+        applied = 0
+        full = False
+        for reply in replies:
+            for name, entries in as_streams(reply):
+                full = full or len(entries) >= CATCH_UP_COUNT
                 for entry_id, fields in entries:
                     self.positions[name] = entry_id
                     event = decode_event(fields)
@@ -65,8 +84,7 @@ class ArchiveProjection:
                         self._apply(event)
                         applied += 1
                         self.applied += 1
-            if all(len(entries) < CATCH_UP_COUNT for _, entries in reply):
-                return applied  # a short read is the end of what there was: no empty read to confirm it
+        return applied, full
 
     def _apply(self, event: ArticlePublished) -> None:
         item = event.item
@@ -92,15 +110,25 @@ class EnrichHandler:
         self.vocab = VocabProjection(eventlog.redis, enricher.vocabulary)
 
     async def before_batch(self, partition: int) -> None:
-        changes = await self.vocab.catch_up()
+        # One round trip for both projections' reads (more only when a read came back full).
+        async with self.eventlog.redis.pipeline(transaction=False) as pipe:
+            self.vocab.read_next(pipe)
+            self.archive.read_next(pipe)
+            replies = await pipe.execute()
+        changes = await self.vocab.apply_read(replies[0])
         if changes:
             log.info(EV_VOCAB_CAUGHT_UP, applied=changes, revision=self.enricher.vocabulary.revision)
         for entry_id, problem in self.vocab.problems:
             log.warning(EV_VOCAB_EVENT_IGNORED, entry=entry_id, problem=problem)
         self.vocab.problems.clear()
-        applied = await self.archive.catch_up()
+        applied, full = self.archive.apply_read(replies[1:])
+        if full:
+            applied += await self.archive.catch_up()
         if applied:
             log.debug(EV_ARCHIVE_CAUGHT_UP, applied=applied, total=self.archive.applied)
+
+    async def prefetch(self, events: Sequence[tuple[str, AnyEvent]], partition: int) -> None:
+        return None
 
     async def handle(self, event: AnyEvent, entry_id: str, partition: int) -> Call | None:
         if not isinstance(event, CONTENT_EVENTS):  # kills and embargo changes need no enrichment

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from schemas.streams import vocab_key
 from schemas.vocabulary import AnyVocabEvent, decode_vocab_event, encode_vocab_event
@@ -44,8 +47,23 @@ class VocabProjection:
 
     async def catch_up(self) -> int:
         """Apply every vocabulary event not yet applied; returns how many were applied."""
+        return self.apply(await read_events(self.redis, self.position))
+
+    def read_next(self, pipe: Pipeline) -> None:
+        """Queue the read of the next entries on ``pipe`` (for ``apply_read``), to share a round trip."""
+        pipe.xrange(VOCAB_STREAM, min=f"({self.position}", count=READ_COUNT)
+
+    async def apply_read(self, reply: Any) -> int:
+        """Apply what ``read_next`` read, and whatever came after it; returns how many were applied."""
+        rows = as_entries(reply)
+        applied = self.apply([(entry_id, decode_vocab_event(fields)) for entry_id, fields in rows])
+        if len(rows) == READ_COUNT:  # a full read: there may be more
+            applied += await self.catch_up()
+        return applied
+
+    def apply(self, events: list[tuple[str, AnyVocabEvent | None]]) -> int:
         applied = 0
-        for entry_id, event in await read_events(self.redis, self.position):
+        for entry_id, event in events:
             self.position = entry_id
             if event is None:
                 continue

@@ -118,6 +118,9 @@ class LifecycleHandler:
     def __init__(self, articles: ArticleProjection) -> None:
         self.articles = articles
 
+    async def prefetch(self, events: Sequence[tuple[str, AnyEvent]], partition: int) -> None:
+        return None
+
     async def before_batch(self, partition: int) -> None:
         return None
 

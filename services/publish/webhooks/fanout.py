@@ -63,6 +63,9 @@ class FanoutHandler:
         self.partners: list[Partner] = []
         self._compiled: dict[str, tuple[Filters, CompiledFilters]] = {}
 
+    async def prefetch(self, events: Sequence[tuple[str, AnyEvent]], partition: int) -> None:
+        return None
+
     async def before_batch(self, partition: int) -> None:
         self.partners = [p for p in await self.registry.all() if wants_webhooks(p)]
         self.on_partners(self.partners)
