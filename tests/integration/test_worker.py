@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -186,37 +184,3 @@ async def test_readers_stopped_by_a_lost_group_are_restarted_and_read_on(
         await worker.stop()
     assert handler.calls == ["before", "after"]
 
-
-class SlowHandler(EchoHandler):
-    """Takes 5 ms of CPU per event, as a long story's enrichment does, and notes when each event's handling began."""
-
-    def __init__(self, eventlog: EventLog) -> None:
-        super().__init__(eventlog)
-        self.began_ms: list[float] = []
-
-    async def handle(self, event: AnyEvent, entry_id: str, partition: int) -> Call | None:
-        self.began_ms.append(time.time() * 1000)
-        time.sleep(0.005)  # CPU-bound work: nothing else runs meanwhile
-        return await super().handle(event, entry_id, partition)
-
-
-async def test_a_batch_writes_its_effects_as_it_goes_in_order(redis: Redis, eventlog: EventLog, settings: Settings) -> None:
-    handler = SlowHandler(eventlog)
-    worker = StreamWorker(eventlog, handler, replace(settings, batch_size=50))
-    events = [filed(f"story {i}") for i in range(20)]
-    await append(redis, *events)  # all before the worker starts: one batch of 20
-    await worker.start()
-    try:
-        await eventually(lambda: _count(redis, ENRICHED, 20))
-    finally:
-        await worker.stop()
-    rows = await redis.xrange(ENRICHED)
-    outputs = [decode_event(fields) for _, fields in rows]
-    assert [o.source_event_id for o in outputs if isinstance(o, ArticleEnriched)] == [e.event_id for e in events]
-    first_written_ms = int(rows[0][0].split(b"-")[0])
-    assert first_written_ms < handler.began_ms[14], "the first effect waited for the whole batch"
-    assert (await redis.xpending(FILED, "enrich"))["pending"] == 0
-
-
-async def _count(redis: Redis, stream: str, n: int) -> bool:
-    return int(await redis.xlen(stream)) >= n
