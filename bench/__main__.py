@@ -123,7 +123,11 @@ async def run_ours(report: Report, children: Children, url: str, redis_pid: int 
 
         async def fixed(rates: list[float]) -> None:
             for rate in rates:
+                running = {**wire.services(), **({"redis": redis_pid} if redis_pid else {}), "bench": os.getpid()}
+                cpu_before = {name: cpu_seconds(pid) for name, pid in running.items()}
                 run = await pipeline.at_rate(rate, a.rate_seconds, stages=True)
+                run.cpu_per_story_us = {name: (cpu_seconds(pid) - cpu_before[name]) / max(1, run.delivered) * 1e6
+                                        for name, pid in running.items()}
                 report.rates.append(run)
                 log(f"  {rate:6.0f}/s for {a.rate_seconds:g} s: p50 {run.pct(0.5):.1f} ms, p95 {run.pct(0.95):.1f} ms, "
                     f"p99 {run.pct(0.99):.1f} ms, {run.verdict()}; " + stage_text(run))
@@ -214,6 +218,10 @@ def stage_text(run: RateRun) -> str:
     return ", ".join(f"{name} {fmt(percentile(v, 0.5))}/{fmt(percentile(v, 0.99))}" for name, v in run.stages_ms.items())
 
 
+def cpu_text(per_story_us: dict[str, float]) -> str:
+    return ", ".join(f"{name} {us:,.0f}" for name, us in per_story_us.items())
+
+
 def fmt(value: float, digits: int = 1) -> str:
     return "-" if value != value else f"{value:,.{digits}f}"  # nan: no data
 
@@ -240,7 +248,8 @@ def render(report: Report) -> str:
     for run in report.rates:
         add(f"| end to end at {run.rate:,.0f} stories/s for {a.rate_seconds:g} s (POST to SSE arrival) "
             f"| p50 {fmt(run.pct(0.5))} / p95 {fmt(run.pct(0.95))} / p99 {fmt(run.pct(0.99))} ms; "
-            f"{run.delivered:,} of {run.sent:,} delivered; {run.verdict()}. By stage, p50/p99 ms: {stage_text(run)} |")
+            f"{run.delivered:,} of {run.sent:,} delivered; {run.verdict()}. By stage, p50/p99 ms: {stage_text(run)}"
+            + (f". CPU per story, µs: {cpu_text(run.cpu_per_story_us)}" if run.cpu_per_story_us else "") + " |")
     if report.pushed:
         p = report.pushed
         add(f"| end to end, {p.sent:,} stories at once ({a.push_connections} connections) "

@@ -53,6 +53,7 @@ class RateRun:
     last_p50_ms: float  # ... and of the last fifth
     backlog_end: int  # sent but not yet delivered when the last request was sent
     stages_ms: dict[str, list[float]] = field(default_factory=dict)  # per stage, from the entry ids on the log
+    cpu_per_story_us: dict[str, float] = field(default_factory=dict)  # per process, over the run (and its drain)
 
     def pct(self, q: float) -> float:
         return percentile(self.latencies_ms, q)

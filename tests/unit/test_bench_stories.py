@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from bench.copy_stats import generated, stats
 from bench.stories import story
 from services.enrich.core import load_default_enricher
@@ -39,3 +41,12 @@ def test_the_enricher_finds_people_places_and_organisations_in_them() -> None:
 def test_copy_stats_reports_the_postings_a_search_walks() -> None:
     line = stats("generated", list(generated(300, seed=1)), 50)
     assert line.startswith("generated: 250 stories indexed") and "postings" in line
+
+
+def test_warmth_reports_both_costs(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import warmth
+
+    monkeypatch.setattr("sys.argv", ["warmth", "--stories", "10", "--pause-ms", "1"])
+    warmth.main()
+    line = capsys.readouterr().out
+    assert line.startswith("enrichment CPU per story: back to back ") and "with 1 ms pauses" in line
