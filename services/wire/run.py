@@ -18,8 +18,8 @@ from services.wire.worker import StreamWorker
 
 def freeze_startup_objects() -> None:
     """Keep what start-up loaded (the vocabulary, projections rebuilt from the log) out of the
-    garbage collector's full passes: a full pass over the enrich worker's loaded vocabulary took
-    about 14 ms, a pause any story in flight waited out. Objects made later are collected as usual."""
+    garbage collector's full passes, which would otherwise walk all of it again and again, pausing
+    whatever story is in flight. Objects made later are collected as usual."""
     gc.collect()
     gc.freeze()
 
