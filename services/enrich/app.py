@@ -102,6 +102,7 @@ class ArchiveProjection:
 class EnrichHandler:
     group = Group.ENRICH
     input = Stream.FILED
+    defer_idle_acks = True  # kills and embargo changes need no enrichment: acks only
 
     def __init__(self, eventlog: EventLog, enricher: Enricher) -> None:
         self.eventlog = eventlog

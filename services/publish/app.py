@@ -59,6 +59,7 @@ class PublishHandler:
     """Enriched version -> ninjs item, delivered (or held by its embargo) once per enriched event."""
 
     group = Group.PUBLISH
+    defer_idle_acks = True
     input = Stream.ENRICHED
 
     def __init__(self, eventlog: EventLog, articles: ArticleProjection) -> None:
@@ -114,6 +115,7 @@ class LifecycleHandler:
 
     group = Group.LIFECYCLE
     input = Stream.FILED
+    defer_idle_acks = True  # nearly every filing is skipped here: its ack can wait for the others
 
     def __init__(self, articles: ArticleProjection) -> None:
         self.articles = articles

@@ -10,7 +10,13 @@ A worker kind supplies a :class:`Handler`; this module runs it on FastStream sub
   between the two cannot lose or repeat an effect;
 - a batch's effects are written together, in one pipeline, when the whole batch has been handled
   (writing them as the batch goes makes the batches downstream smaller, and per-batch work made
-  publish's CPU per story grow more than the early stories gained).
+  publish's CPU per story grow more than the early stories gained);
+- an entry that has no effect (a filing the lifecycle reader skips, a type a worker does not know)
+  only needs its ack. A handler with ``defer_idle_acks`` lets those acks wait, up to
+  ``IDLE_ACK_DELAY_S`` (or a quarter of the claim idle time, if shorter), for the next write of an
+  effect or for one pipeline of all that waited: under ``appendfsync always`` every write is an
+  fsync, and a reader that skips nearly every entry would otherwise write once per entry. A crash
+  before they are written leaves the entries pending; they are claimed later and skipped again.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from services.wire.settings import Settings
 
 log = structlog.get_logger()
 
+IDLE_ACK_DELAY_S = 1.0  # longest an ack of an entry without effect waits (with defer_idle_acks)
 WORKERS_KEY = registry_key("workers")  # consumer name -> last-seen time (ms), for health and status
 
 Fields = Mapping[bytes, bytes]
@@ -44,6 +51,9 @@ class Handler(Protocol):
 
     group: Group
     input: Stream
+    # Acks of entries without effect may wait (see the module docstring). Not for a reader whose
+    # pending entries mean "not done yet" to another process (the webhook fan-out's order check).
+    defer_idle_acks: bool
 
     async def before_batch(self, partition: int) -> None:
         """Bring read-side state up to date before a batch (e.g. an index projection)."""
@@ -74,6 +84,8 @@ class StreamWorker:
         self.consumer = f"{handler.group.value}-{settings.consumer_name}"
         self.broker = RedisBroker(settings.redis_url, logger=None)  # type: ignore[arg-type]  # we log ourselves
         self._heartbeat_task: asyncio.Task[None] | None = None
+        self._idle_acks: dict[int, list[str]] = {}  # partition -> acks waiting (defer_idle_acks)
+        self._idle_ack_task: asyncio.Task[None] | None = None
         for partition in eventlog.partitions():
             self._subscribe(partition)
 
@@ -115,13 +127,23 @@ class StreamWorker:
             await self.handler.before_batch(partition)
         await self.broker.start()
         self._heartbeat_task = asyncio.create_task(self._heartbeat())
+        if self.handler.defer_idle_acks:
+            # well inside the claim idle time, or a claimer would take (and count) the waiting entries
+            delay = min(IDLE_ACK_DELAY_S, self.settings.claim_idle_ms / 4000)
+            self._idle_ack_task = asyncio.create_task(self._write_idle_acks_every(delay))
         log.info("worker.started", group=self.handler.group.value, consumer=self.consumer,
                  partitions=self.settings.partitions)
 
     async def stop(self) -> None:
         if self._heartbeat_task:
             self._heartbeat_task.cancel()
+        if self._idle_ack_task:
+            self._idle_ack_task.cancel()
         await self.broker.stop()
+        try:
+            await self.write_idle_acks()
+        except Exception as exc:  # the entries stay pending and are claimed and skipped later
+            log.warning("worker.idle_acks_failed", group=self.handler.group.value, error=str(exc))
         await self.eventlog.redis.hdel(WORKERS_KEY, self.consumer)  # type: ignore[misc]
         log.info("worker.stopped", group=self.handler.group.value, consumer=self.consumer)
 
@@ -211,8 +233,34 @@ class StreamWorker:
                 calls.append(call)
         if not calls and not acks:
             return
+        if self.handler.defer_idle_acks:
+            if not calls:
+                self._idle_acks.setdefault(partition, []).extend(acks)
+                return
+            acks = self._idle_acks.pop(partition, []) + acks  # they go with this write
         in_stream = stream_key(self.handler.input, partition)
         await self.eventlog.run_append_once(calls, [(in_stream, group, i) for i in acks])
+
+    async def write_idle_acks(self) -> int:
+        """Write every ack that is waiting (one pipeline); returns how many."""
+        waiting, self._idle_acks = self._idle_acks, {}
+        acks = [(stream_key(self.handler.input, p), self.handler.group, i) for p, ids in waiting.items() for i in ids]
+        if acks:
+            try:
+                await self.eventlog.run_append_once([], acks)
+            except Exception:
+                for partition, ids in waiting.items():  # back in front of any that came meanwhile
+                    self._idle_acks[partition] = ids + self._idle_acks.get(partition, [])
+                raise
+        return len(acks)
+
+    async def _write_idle_acks_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await self.write_idle_acks()
+            except Exception as exc:  # Redis away: they wait for the next round
+                log.warning("worker.idle_acks_failed", group=self.handler.group.value, error=str(exc))
 
     async def _fail(self, partition: int, entry_id: str, error: str) -> None:
         log.warning("entry.failed", group=self.handler.group.value, entry_id=entry_id, error=error)

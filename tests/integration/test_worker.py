@@ -34,6 +34,7 @@ class EchoHandler:
 
     group = Group.ENRICH
     input = Stream.FILED
+    defer_idle_acks = True
 
     def __init__(self, eventlog: EventLog) -> None:
         self.eventlog = eventlog
@@ -184,3 +185,55 @@ async def test_readers_stopped_by_a_lost_group_are_restarted_and_read_on(
         await worker.stop()
     assert handler.calls == ["before", "after"]
 
+
+
+class SkippingHandler(EchoHandler):
+    """Has no effect for filings whose headline says so (as the lifecycle reader skips filings)."""
+
+    async def handle(self, event: AnyEvent, entry_id: str, partition: int) -> Call | None:
+        if isinstance(event, ArticleFiled) and event.headline.startswith("skip"):
+            self.calls.append(event.headline)
+            return None
+        return await super().handle(event, entry_id, partition)
+
+
+async def read_as(redis: Redis, consumer: str) -> list[tuple[str, dict[bytes, bytes]]]:
+    reply = await redis.xreadgroup("enrich", consumer, {FILED: ">"}, count=100)
+    return [(entry_id.decode(), fields) for entry_id, fields in reply[0][1]]
+
+
+async def test_acks_of_entries_without_effect_wait_for_the_next_write(redis: Redis, eventlog: EventLog,
+                                                                      settings: Settings) -> None:
+    handler = SkippingHandler(eventlog)
+    worker = StreamWorker(eventlog, handler, settings)  # not started: batches are handed over below
+    await eventlog.ensure_groups(Stream.FILED, Group.ENRICH)
+    await append(redis, *(filed(f"skip {i}") for i in range(5)))
+    await worker.process(0, await read_as(redis, "c1"))
+    assert handler.calls == [f"skip {i}" for i in range(5)]
+    assert (await redis.xpending(FILED, "enrich"))["pending"] == 5  # no write for entries without effect
+
+    await append(redis, filed("news"))
+    await worker.process(0, await read_as(redis, "c1"))
+    assert (await redis.xpending(FILED, "enrich"))["pending"] == 0  # the waiting acks went with the effect
+    assert await redis.xlen(ENRICHED) == 1
+
+    await append(redis, filed("skip again"))
+    await worker.process(0, await read_as(redis, "c1"))
+    assert (await redis.xpending(FILED, "enrich"))["pending"] == 1
+    assert await worker.write_idle_acks() == 1  # what the worker does every second, and at stop
+    assert (await redis.xpending(FILED, "enrich"))["pending"] == 0
+
+
+async def test_a_started_worker_writes_waiting_acks_on_its_own(redis: Redis, eventlog: EventLog, settings: Settings) -> None:
+    worker = StreamWorker(eventlog, SkippingHandler(eventlog), settings)  # claim idle 200 ms: acks wait 50 ms at most
+    await worker.start()
+    try:
+        await append(redis, *(filed(f"skip {i}") for i in range(3)))
+
+        async def all_acked() -> bool:
+            return await redis.xlen(FILED) == 3 and (await redis.xpending(FILED, "enrich"))["pending"] == 0
+
+        await eventually(all_acked)
+    finally:
+        await worker.stop()
+    assert await redis.xlen(DEAD) == 0  # waiting entries were never claimed and counted as failures

@@ -49,6 +49,7 @@ class FanoutHandler:
     """
 
     group = Group.WEBHOOKS
+    defer_idle_acks = False  # another publish process reads this group's pending entries to keep order
     input = Stream.PUBLISHED
 
     def __init__(self, registry: PartnerRegistry, store: WebhookStore, *,
