@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 
 from schemas.streams import partner_key
 from services.publish.partners import sent_key
-from services.wire.eventlog import as_entries, flatten
+from services.wire.eventlog import ScriptCall, as_entries, flatten, run_scripts
 
 DEDUP_WINDOW_MS = 7 * 86_400_000  # the fan-out's tracking record keeps a week of published ids
 
@@ -195,12 +195,12 @@ class WebhookStore:
         member = f"{partition}/{published_id}"
         score = _ms(published_id)
         fields = flatten({k: v.encode() for k, v in outbox_fields(published_id, partition, article_id, version).items()})
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for name in names:
-                keys = [self.key(name, "enqueued"), self.key(name, "outbox"), sent_key(name)]
-                args: list[Any] = [member, score, score - DEDUP_WINDOW_MS, article_id, *fields]
-                await self._enqueue_once(keys=keys, args=args, client=pipe)
-            results = await pipe.execute()
+        calls: list[ScriptCall] = []
+        for name in names:
+            keys = [self.key(name, "enqueued"), self.key(name, "outbox"), sent_key(name)]
+            args: list[Any] = [member, score, score - DEDUP_WINDOW_MS, article_id, *fields]
+            calls.append((self._enqueue_once, keys, args))
+        results = await run_scripts(self.redis, calls)
         return [r.decode() if isinstance(r, bytes) else None for r in results]
 
     async def append(self, name: str, published_id: str, partition: int, article_id: str, version: int) -> str:
