@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import msgspec
 import structlog
 from faststream import AckPolicy
-from faststream.redis import RedisBatchStreamMessage, RedisBroker, RedisStreamMessage, StreamSub
+from faststream.redis import RedisBatchStreamMessage, RedisBroker, RedisClusterBroker, RedisStreamMessage, StreamSub
 
 from schemas.codec import decode_event
 from schemas.events import AnyEvent
@@ -77,12 +77,15 @@ async def _no_body(_msg: Any) -> None:
 class StreamWorker:
     """Runs a :class:`Handler` over every partition of its input stream."""
 
-    def __init__(self, eventlog: EventLog, handler: Handler, settings: Settings) -> None:
+    def __init__(self, eventlog: EventLog, handler: Handler, settings: Settings,
+                 broker: RedisBroker | RedisClusterBroker | None = None) -> None:
+        """``broker``: the FastStream broker to read with (by default one server at ``settings.redis_url``;
+        a ``RedisClusterBroker`` reads a cluster, with ``eventlog`` on a cluster client)."""
         self.eventlog = eventlog
         self.handler = handler
         self.settings = settings
         self.consumer = f"{handler.group.value}-{settings.consumer_name}"
-        self.broker = RedisBroker(settings.redis_url, logger=None)  # type: ignore[arg-type]  # we log ourselves
+        self.broker = broker or RedisBroker(settings.redis_url, logger=None)  # type: ignore[arg-type]  # we log ourselves
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._idle_acks: dict[int, list[str]] = {}  # partition -> acks waiting (defer_idle_acks)
         self._idle_ack_task: asyncio.Task[None] | None = None

@@ -2,11 +2,13 @@
 
 Partitions spread over the shards; every script and pipeline the wire runs against the log (filing,
 later commands, the once-only writes with their acks, dead letters, reads of entries by id and the
-enrich worker's catch-up) must work there: no command may touch keys of two hash slots.
+enrich worker's catch-up, a worker reading with FastStream's cluster broker, credentials and the
+partner registry) must work there: no command may touch keys of two hash slots.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import time
@@ -16,20 +18,26 @@ from datetime import UTC, datetime
 
 import msgspec
 import pytest
+from faststream.redis import RedisClusterBroker
 from redis import Redis as SyncRedis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
 from schemas.codec import decode_event, encode_event
 from schemas.events import ArticleEnriched, ArticleFiled, ArticleKilled, ArticlePublished
+from schemas.partners import Filters
 from schemas.streams import Group, Stream, idempotency_key, partition_of, stream_key
 from services.enrich.app import ArchiveProjection
 from services.enrich.core import new_enricher
 from services.enrich.vocab_store import VocabProjection
 from services.publish.core import build_item
+from services.publish.partners import PartnerRegistry
+from services.wire.credentials import Role, authenticate, issue, revoke
 from services.wire.eventlog import EventLog, read_entries
 from services.wire.redis_server import find_server_binary, free_port
 from services.wire.settings import Settings
+from services.wire.worker import StreamWorker
+from tests.integration.test_worker import EchoHandler
 
 PARTITIONS = 8
 SLOTS = 16384
@@ -216,6 +224,56 @@ async def test_the_enrich_catch_up_reads_every_partition_on_a_cluster(redis: Red
         sorted(stream_key(Stream.PUBLISHED, p) for p in range(PARTITIONS)))
 
 
-def _partition(eventlog: EventLog, story: ArticleFiled) -> int:
+def _partition(eventlog: EventLog, story: ArticleFiled | ArticleEnriched) -> int:
     return partition_of(story.article_id, eventlog.settings.partitions)
 
+
+
+async def test_credentials_and_the_partner_registry_work_on_a_cluster(redis: RedisCluster) -> None:
+    secret = await issue(redis, Role.EDITOR, "desk")  # type: ignore[arg-type]
+    found = await authenticate(redis, secret, frozenset({Role.EDITOR}))  # type: ignore[arg-type]
+    assert found is not None and found.name == "desk"
+    registry = PartnerRegistry(redis)  # type: ignore[arg-type]
+    now = datetime.now(UTC)
+    partner, token, _ = await registry.register("outlet", modes=["sse"], filters=Filters(), webhook_url=None,
+                                                actor="test", now=now)
+    assert partner.name == "outlet"
+    assert (await authenticate(redis, token, frozenset({Role.PARTNER}))) is not None  # type: ignore[arg-type]
+    changed = await registry.change("outlet", lambda p: msgspec.structs.replace(p, modes=["sse", "feed"]),
+                                    actor="test", reason="more modes", now=now)
+    assert changed.modes == ["sse", "feed"] and [p.name for p in await registry.all()] == ["outlet"]
+    await registry.remove("outlet", actor="test", now=now)
+    assert await registry.all() == []
+    assert await revoke(redis, Role.EDITOR, "desk")  # type: ignore[arg-type]
+    assert await authenticate(redis, secret, frozenset({Role.EDITOR})) is None  # type: ignore[arg-type]
+
+
+async def test_a_worker_reads_every_partition_of_a_cluster_once(redis: RedisCluster, cluster: list[int]) -> None:
+    settings = Settings(partitions=PARTITIONS, redis_url=f"redis://127.0.0.1:{cluster[0]}", consumer_name="cluster")
+    eventlog = EventLog(redis, settings)  # type: ignore[arg-type]
+    broker = RedisClusterBroker(settings.redis_url, logger=None)  # type: ignore[arg-type]
+    worker = StreamWorker(eventlog, EchoHandler(eventlog), settings, broker=broker)
+    stories = [_filed(200 + n) for n in range(32)]
+    await worker.start()
+    try:
+        for story in stories:
+            await redis.xadd(eventlog.stream_for(Stream.FILED, story.article_id), encode_event(story))  # type: ignore[arg-type]
+
+        async def enriched() -> int:
+            return sum([await redis.xlen(stream_key(Stream.ENRICHED, p)) for p in range(PARTITIONS)])
+
+        deadline = time.monotonic() + 20
+        while await enriched() < len(stories) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        await worker.stop()
+    assert await enriched() == len(stories)
+    sources = set()
+    for p in range(PARTITIONS):
+        for _, fields in await redis.xrange(stream_key(Stream.ENRICHED, p)):
+            event = decode_event(fields)
+            assert isinstance(event, ArticleEnriched) and _partition(eventlog, event) == p  # type: ignore[arg-type]
+            sources.add(event.source_event_id)
+    assert sources == {s.event_id for s in stories}
+    pending = [await redis.xpending(stream_key(Stream.FILED, p), Group.ENRICH.value) for p in range(PARTITIONS)]
+    assert sum(int(x["pending"]) for x in pending) == 0
