@@ -256,8 +256,11 @@ def render(report: Report) -> str:
             f"| {fmt(p.throughput, 0)} stories/s (first POST to last SSE arrival); {p.delivered:,} delivered |")
     c = report.confirmed
     if c is not None:
+        found = f"{c.rate:,.0f} stories/s: {c.verdict()}" if c.sustained else (
+            f"none confirmed: the last tried, {c.rate:,.0f} stories/s for {a.confirm_seconds:g} s, was not sustained "
+            f"({c.verdict()})")
         add(f"| highest rate sustained (probes of {a.probe_seconds:g} s, confirmed for {a.confirm_seconds:g} s) "
-            f"| {c.rate:,.0f} stories/s: {c.verdict()}; lag p50 first fifth {fmt(c.first_p50_ms)} ms, last fifth "
+            f"| {found}; lag p50 first fifth {fmt(c.first_p50_ms)} ms, last fifth "
             f"{fmt(c.last_p50_ms)} ms; p99 {fmt(c.pct(0.99))} ms |")
     else:
         add("| highest rate sustained | none of the probed rates |")
