@@ -143,11 +143,15 @@ class StreamWorker:
         if self._idle_ack_task:
             self._idle_ack_task.cancel()
         await self.broker.stop()
+        # Redis may be gone already (Ctrl-C stops it with the services): stopping must still succeed.
         try:
             await self.write_idle_acks()
         except Exception as exc:  # the entries stay pending and are claimed and skipped later
             log.warning("worker.idle_acks_failed", group=self.handler.group.value, error=str(exc))
-        await self.eventlog.redis.hdel(WORKERS_KEY, self.consumer)  # type: ignore[misc]
+        try:
+            await self.eventlog.redis.hdel(WORKERS_KEY, self.consumer)  # type: ignore[misc]
+        except Exception as exc:  # its last heartbeat ages, and the status view shows it as gone
+            log.warning("worker.unregister_failed", group=self.handler.group.value, error=str(exc))
         log.info("worker.stopped", group=self.handler.group.value, consumer=self.consumer)
 
     async def _heartbeat(self) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -14,8 +15,9 @@ from schemas.codec import decode_event, encode_event
 from schemas.events import AnyEvent, ArticleEnriched, ArticleFiled
 from schemas.streams import Group, Stream, stream_key
 from services.wire.eventlog import EventLog
+from services.wire.redis_server import RedisServer
 from services.wire.settings import Settings
-from services.wire.worker import Call, StreamWorker
+from services.wire.worker import Call, Handler, StreamWorker
 
 FILED = stream_key(Stream.FILED)
 ENRICHED = stream_key(Stream.ENRICHED)
@@ -237,3 +239,25 @@ async def test_a_started_worker_writes_waiting_acks_on_its_own(redis: Redis, eve
     finally:
         await worker.stop()
     assert await redis.xlen(DEAD) == 0  # waiting entries were never claimed and counted as failures
+
+
+async def test_a_worker_stops_cleanly_when_redis_went_first(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis")  # its own server: this test stops it
+    server.start()
+    client = Redis.from_url(server.url)
+    settings = Settings(redis_url=server.url, consumer_name="going")
+    eventlog = EventLog(client, settings)
+    worker = StreamWorker(eventlog, SkippingHandler(eventlog), settings)
+    try:
+        await worker.start()
+        await append(client, filed("skip this"))
+        await eventually(lambda: _handled(worker.handler))
+        server.stop()  # Ctrl-C reaches the server and the services at once
+        await worker.stop()  # must not raise: the waiting ack and the unregistering are given up
+    finally:
+        server.stop()
+        await client.aclose()
+
+
+async def _handled(handler: Handler) -> bool:
+    return bool(getattr(handler, "calls", None))

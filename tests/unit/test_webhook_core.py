@@ -15,7 +15,11 @@ from services.publish.webhooks.signing import headers, sign
 from services.publish.webhooks.ssrf import category
 from services.wire.settings import SettingsError
 
-NOW = datetime.now(UTC)
+
+def _now() -> datetime:
+    """Now, when the test runs: the reference verifier refuses a timestamp more than 5 minutes old,
+    and a suite can reach a test more than 5 minutes after it imported this module."""
+    return datetime.now(UTC)
 
 
 def test_default_schedule_spreads_retries_over_about_three_days() -> None:
@@ -52,8 +56,9 @@ def test_outcomes(status: int | None, outcome: Outcome) -> None:
 
 def test_signature_verifies_with_the_reference_package() -> None:
     secret = new_webhook_secret()
+    now = _now()
     body = b'{"type":"article.published","data":{"uri":"urn:x"}}'
-    sent = headers([WebhookSecret(secret=secret, created_at=NOW)], "msg_1-0", NOW, body)
+    sent = headers([WebhookSecret(secret=secret, created_at=now)], "msg_1-0", now, body)
     assert Webhook(secret).verify(body, sent) == {"type": "article.published", "data": {"uri": "urn:x"}}
     with pytest.raises(WebhookVerificationError):
         Webhook(secret).verify(body + b" ", sent)
@@ -69,14 +74,15 @@ def test_signature_matches_the_reference_signer() -> None:
 
 def test_rotation_overlap_signs_with_both_secrets_then_only_the_new_one() -> None:
     old, new = new_webhook_secret(), new_webhook_secret()
-    secrets = [WebhookSecret(secret=new, created_at=NOW),
-               WebhookSecret(secret=old, created_at=NOW - timedelta(days=9), expires_at=NOW + timedelta(hours=1))]
+    now = _now()
+    secrets = [WebhookSecret(secret=new, created_at=now),
+               WebhookSecret(secret=old, created_at=now - timedelta(days=9), expires_at=now + timedelta(hours=1))]
     body = b'{"a":1}'
-    during = headers(secrets, "msg_2-0", NOW, body)
+    during = headers(secrets, "msg_2-0", now, body)
     assert len(during["webhook-signature"].split(" ")) == 2
     Webhook(old).verify(body, during)
     Webhook(new).verify(body, during)
-    later = NOW + timedelta(hours=2)
+    later = now + timedelta(hours=2)
     after = headers(secrets, "msg_2-0", later, body)
     assert len(after["webhook-signature"].split(" ")) == 1
     assert after["webhook-signature"] == sign(new, "msg_2-0", int(later.timestamp()), body)
