@@ -98,6 +98,10 @@ def _port_free(port: int) -> bool:
 
 def run_dev(data_dir: Path, ingest_port: int, publish_port: int) -> int:
     started = time.monotonic()
+    # Ctrl-C stops the wire even when this process was started with SIGINT ignored (a shell's
+    # background job, nohup): the services handle SIGINT themselves, and without this the first
+    # sign of it here would be a service exiting, taken for a crash.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     for port, flag in ((ingest_port, "--ingest-port"), (publish_port, "--publish-port")):
         if not _port_free(port):
             print(f"newswire dev: port {port} is in use (another newswire dev?); choose another with {flag}",
