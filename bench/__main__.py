@@ -126,8 +126,7 @@ async def run_ours(report: Report, children: Children, url: str, redis_pid: int 
                 running = {**wire.services(), **({"redis": redis_pid} if redis_pid else {}), "bench": os.getpid()}
                 cpu_before = {name: cpu_seconds(pid) for name, pid in running.items()}
                 run = await pipeline.at_rate(rate, a.rate_seconds, stages=True)
-                run.cpu_per_story_us = {name: (cpu_seconds(pid) - cpu_before[name]) / max(1, run.delivered) * 1e6
-                                        for name, pid in running.items()}
+                run.cpu_per_story_us = cpu_per_story(running, cpu_before, run.delivered)
                 report.rates.append(run)
                 log(f"  {rate:6.0f}/s for {a.rate_seconds:g} s: p50 {run.pct(0.5):.1f} ms, p95 {run.pct(0.95):.1f} ms, "
                     f"p99 {run.pct(0.99):.1f} ms, {run.verdict()}; " + stage_text(run))
@@ -149,7 +148,7 @@ async def run_ours(report: Report, children: Children, url: str, redis_pid: int 
             if name.startswith("py-spy-"):
                 children.procs[name].wait(30)
                 children.stop(name)
-        report.cpu_per_story_us = {name: (cpu_seconds(pid) - before[name]) / a.push * 1e6 for name, pid in pids.items()}
+        report.cpu_per_story_us = cpu_per_story(pids, before, a.push)
         log(f"  {a.push} at once: {report.pushed.throughput:.0f} stories/s, {report.pushed.verdict()}")
         log("search for the highest sustained rate:")
         report.probes, report.confirmed = await pipeline.search(a.search_start, a.search_step, a.probe_seconds,
@@ -216,6 +215,11 @@ def run_peer(report: Report, children: Children, url: str, pool: str) -> None:
 
 def stage_text(run: RateRun) -> str:
     return ", ".join(f"{name} {fmt(percentile(v, 0.5))}/{fmt(percentile(v, 0.99))}" for name, v in run.stages_ms.items())
+
+
+def cpu_per_story(pids: dict[str, int], before: dict[str, float], stories: int) -> dict[str, float]:
+    """Each process's CPU since ``before`` (seconds, by name), in µs per story."""
+    return {name: (cpu_seconds(pid) - before[name]) / max(1, stories) * 1e6 for name, pid in pids.items()}
 
 
 def cpu_text(per_story_us: dict[str, float]) -> str:
