@@ -15,7 +15,8 @@ from typing import Any
 
 import msgspec
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 from redis.exceptions import ResponseError
@@ -212,22 +213,8 @@ class EventLog:
     async def run_append_once(self, calls: Sequence[ScriptCall], acks: Iterable[tuple[str, Group, str]]) -> list[str]:
         """Run many script calls (each writes its effect and acks its input) and plain acks
         (stream, group, entry id) in one round trip (on a cluster: see ``run_scripts``)."""
-        acks = list(acks)
-        if isinstance(self.redis, RedisCluster):
-            results = await run_scripts(self.redis, calls)
-            if acks:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for stream, group, entry_id in acks:
-                        pipe.xack(stream, group.value, entry_id)
-                    await pipe.execute()
-            return [_text(r) for r in results]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for script, keys, args in calls:
-                await script(keys=keys, args=args, client=pipe)
-            for stream, group, entry_id in acks:
-                pipe.xack(stream, group.value, entry_id)
-            results = await pipe.execute()
-        return [_text(r) for r in results[: len(calls)]]
+        results = await run_scripts(self.redis, calls, acks)
+        return [_text(r) for r in results]
 
     async def record_error(self, group: Group, partition: int, entry_id: str, error: str) -> None:
         await self.redis.hset(errors_key(group, partition), entry_id, error[:2000])
@@ -263,17 +250,22 @@ GROUP_INPUT: dict[Group, Stream] = {
 }
 
 
-async def run_scripts(redis: Redis | RedisCluster, calls: Sequence[ScriptCall]) -> list[Any]:
-    """Run script calls, each call's effects in the order given within its hash slot; their results.
+async def run_scripts(redis: Redis | RedisCluster, calls: Sequence[ScriptCall],
+                      acks: Iterable[tuple[str, Group, str]] = ()) -> list[Any]:
+    """Run script calls, each call's effects in the order given within its hash slot, then plain
+    acks (stream, group, entry id); the scripts' results.
 
     On one server: one pipeline. On a cluster, where redis-py refuses scripts in a pipeline, the
-    calls of each slot run one after another and the slots side by side (a round trip per call).
+    calls of each slot run one after another and the slots side by side (a round trip per call),
+    and the acks go in one cluster pipeline after them.
     """
+    acks = list(acks)
     if not isinstance(redis, RedisCluster):
         async with redis.pipeline(transaction=False) as pipe:
             for script, keys, args in calls:
                 await script(keys=keys, args=args, client=pipe)
-            return list(await pipe.execute())
+            _queue_acks(pipe, acks)
+            return list(await pipe.execute())[: len(calls)]
     results: list[Any] = [None] * len(calls)
     by_slot: dict[int, list[int]] = {}
     for i, (_, keys, _) in enumerate(calls):
@@ -285,7 +277,16 @@ async def run_scripts(redis: Redis | RedisCluster, calls: Sequence[ScriptCall]) 
             results[i] = await script(keys=keys, args=args)
 
     await asyncio.gather(*(in_order(indices) for indices in by_slot.values()))
+    if acks:
+        async with redis.pipeline(transaction=False) as cluster_pipe:
+            _queue_acks(cluster_pipe, acks)
+            await cluster_pipe.execute()
     return results
+
+
+def _queue_acks(pipe: Pipeline | ClusterPipeline, acks: Iterable[tuple[str, Group, str]]) -> None:
+    for stream, group, entry_id in acks:
+        pipe.xack(stream, group.value, entry_id)
 
 
 def _input_stream(group: Group, partition: int) -> str:
