@@ -305,7 +305,6 @@ def _words(spec: str) -> frozenset[str]:
     return frozenset(spec.split())
 
 
-_TOKEN_RE = re.compile(r"\w+(?:[-'’]\w+)*")
 _CONNECTORS = _words("""of de del da di van von der den bin ibn al el la le du dos das""")
 _ORG_HEADS = _words(
     """group service services ministry council yard bros party army bank inc ltd llc plc corp corporation company co
@@ -405,13 +404,12 @@ class _Tokens:
         self.cap = bytearray(n)
         self.possessive = bytearray(n)
         self.caps: list[int] = []  # indices of the capitalised tokens
-        self.lower_words: set[str] = set()
         self._made: dict[int, _Tok] = {}
         self._index: dict[int, int] | None = None
         words, lows = self.words, self.lows
         # Words that start lowercase, found by C code: their lowercase forms are all they need.
         lowercase = list(map(str.islower, map(itemgetter(0), words)))
-        self.lower_words = set(compress(lows, lowercase))
+        self.lower_words: set[str] = set(compress(lows, lowercase))
         # The rest: every other word, and a lowercase start with a hyphen after two letters ("al-Assad").
         hyphen = map(methodcaller("startswith", "-", 2), words)
         rest = list(compress(range(n), map(or_, map(not_, lowercase), hyphen)))
