@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +17,7 @@ from services.enrich.core import Enricher
 from services.enrich.text import html_to_text, lead
 from services.enrich.vocab_store import VocabProjection
 from services.wire.eventlog import EventLog, as_streams
-from services.wire.worker import Call
+from services.wire.worker import Call, NoReads
 
 log = structlog.get_logger()
 CATCH_UP_COUNT = 1000
@@ -99,7 +98,7 @@ class ArchiveProjection:
         self.enricher.index_article(item.uri, headline, article_lead, tag_ids, published_at)
 
 
-class EnrichHandler:
+class EnrichHandler(NoReads):
     group = Group.ENRICH
     input = Stream.FILED
     defer_idle_acks = True  # kills and embargo changes need no enrichment: acks only
@@ -127,9 +126,6 @@ class EnrichHandler:
             applied += await self.archive.catch_up()
         if applied:
             log.debug(EV_ARCHIVE_CAUGHT_UP, applied=applied, total=self.archive.applied)
-
-    async def prefetch(self, events: Sequence[tuple[str, AnyEvent]], partition: int) -> None:
-        return None
 
     async def handle(self, event: AnyEvent, entry_id: str, partition: int) -> Call | None:
         if not isinstance(event, CONTENT_EVENTS):  # kills and embargo changes need no enrichment

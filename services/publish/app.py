@@ -38,7 +38,7 @@ from services.wire.credentials import Credential, Role
 from services.wire.eventlog import EventLog, as_entries, connect, read_entries
 from services.wire.http import Problem, build_app, health_route, openapi, require
 from services.wire.settings import Settings
-from services.wire.worker import Call, StreamWorker
+from services.wire.worker import Call, NoReads, StreamWorker
 
 log = structlog.get_logger()
 PARTNERS = frozenset({Role.PARTNER})
@@ -55,7 +55,7 @@ def _published(source: AnyEvent, item: NinjsItem, source_event_id: str) -> Artic
                             source_event_id=source_event_id, item=item)
 
 
-class PublishHandler:
+class PublishHandler(NoReads):
     """Enriched version -> ninjs item, delivered (or held by its embargo) once per enriched event."""
 
     group = Group.PUBLISH
@@ -66,9 +66,6 @@ class PublishHandler:
         self.eventlog = eventlog
         self.articles = articles
         self._sources: dict[str, dict[bytes, bytes]] = {}  # filed entry id -> fields, read for the current batch
-
-    async def before_batch(self, partition: int) -> None:
-        return None
 
     async def prefetch(self, events: Sequence[tuple[str, AnyEvent]], partition: int) -> None:
         """Read the filed entry of every enriched event in the batch in one round trip."""
@@ -110,7 +107,7 @@ class PublishHandler:
         return filed.occurred_at if filed is not None else None
 
 
-class LifecycleHandler:
+class LifecycleHandler(NoReads):
     """Kills and embargo changes, read straight from the article events (they need no enrichment)."""
 
     group = Group.LIFECYCLE
@@ -119,12 +116,6 @@ class LifecycleHandler:
 
     def __init__(self, articles: ArticleProjection) -> None:
         self.articles = articles
-
-    async def prefetch(self, events: Sequence[tuple[str, AnyEvent]], partition: int) -> None:
-        return None
-
-    async def before_batch(self, partition: int) -> None:
-        return None
 
     async def handle(self, event: AnyEvent, entry_id: str, partition: int) -> Call | None:
         if isinstance(event, ArticleKilled):

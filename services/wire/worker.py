@@ -66,6 +66,17 @@ class Handler(Protocol):
         """The append-once call that records this event's effect, or None if it has none."""
 
 
+class NoReads:
+    """The read hooks of a :class:`Handler` that needs none: a handler subclasses it and writes only
+    the hooks it uses."""
+
+    async def before_batch(self, partition: int) -> None:
+        return None
+
+    async def prefetch(self, events: Sequence[tuple[str, AnyEvent]], partition: int) -> None:
+        return None
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 

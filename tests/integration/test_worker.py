@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from schemas.streams import Group, Stream, stream_key
 from services.wire.eventlog import EventLog
 from services.wire.redis_server import RedisServer
 from services.wire.settings import Settings
-from services.wire.worker import Call, Handler, StreamWorker
+from services.wire.worker import Call, Handler, NoReads, StreamWorker
 
 FILED = stream_key(Stream.FILED)
 ENRICHED = stream_key(Stream.ENRICHED)
@@ -31,7 +31,7 @@ def filed(headline: str) -> ArticleFiled:
     )
 
 
-class EchoHandler:
+class EchoHandler(NoReads):
     """Turns a filing into an empty enrichment; fails on headlines that say so."""
 
     group = Group.ENRICH
@@ -42,11 +42,6 @@ class EchoHandler:
         self.eventlog = eventlog
         self.calls: list[str] = []
 
-    async def before_batch(self, partition: int) -> None:
-        return None
-
-    async def prefetch(self, events: Sequence[tuple[str, AnyEvent]], partition: int) -> None:
-        return None
 
     async def handle(self, event: AnyEvent, entry_id: str, partition: int) -> Call | None:
         assert isinstance(event, ArticleFiled)

@@ -14,7 +14,7 @@ from schemas.streams import Group, Stream, stream_key
 from services.publish.filters import CompiledFilters, entitled, follows_earlier
 from services.publish.partners import PartnerRegistry
 from services.publish.webhooks.store import WebhookStore
-from services.wire.worker import Call
+from services.wire.worker import Call, NoReads
 
 log = structlog.get_logger()
 
@@ -38,7 +38,7 @@ def entry_ms(entry_id: str) -> int:
     return int(entry_id.split("-", 1)[0])
 
 
-class FanoutHandler:
+class FanoutHandler(NoReads):
     """A :class:`services.wire.worker.Handler` for the webhooks group over the published stream.
 
     Each partner's outbox write is a script in that partner's slot that checks the partner's record of
@@ -63,9 +63,6 @@ class FanoutHandler:
         self.on_enqueued = on_enqueued
         self.partners: list[Partner] = []
         self._compiled: dict[str, tuple[Filters, CompiledFilters]] = {}
-
-    async def prefetch(self, events: Sequence[tuple[str, AnyEvent]], partition: int) -> None:
-        return None
 
     async def before_batch(self, partition: int) -> None:
         self.partners = [p for p in await self.registry.all() if wants_webhooks(p)]
