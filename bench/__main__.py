@@ -121,11 +121,31 @@ async def run_ours(report: Report, children: Children, url: str, redis_pid: int 
         pipeline = Pipeline(wire, follower, a.drain_seconds, redis)
         await pipeline.at_rate(50, a.warmup_seconds)  # first requests pay for imports and caches
 
+        def spy(label: str) -> Callable[[], None]:
+            """With ``--profile``: record every service with py-spy into ``DIR/<label>-<service>.txt`` until
+            the returned function is called."""
+            if not a.profile:
+                return lambda: None
+            names = [f"py-spy-{label}-{name}" for name in wire.services()]
+            for proc, (name, pid) in zip(names, wire.services().items(), strict=True):
+                children.start(proc, [a.py_spy, "record", "--pid", str(pid), "--rate", "100", "--format", "raw",
+                                      "-o", str(Path(a.profile) / f"{label}-{name}.txt")], os.environ)
+
+            def done() -> None:
+                for proc in names:
+                    children.procs[proc].send_signal(signal.SIGINT)  # py-spy writes its profile and exits
+                for proc in names:
+                    children.procs[proc].wait(30)
+                    children.stop(proc)
+            return done
+
         async def fixed(rates: list[float]) -> None:
             for rate in rates:
                 running = {**wire.services(), **({"redis": redis_pid} if redis_pid else {}), "bench": os.getpid()}
                 cpu_before = {name: cpu_seconds(pid) for name, pid in running.items()}
+                spied = spy(f"rate-{rate:g}")
                 run = await pipeline.at_rate(rate, a.rate_seconds, stages=True)
+                spied()
                 run.cpu_per_story_us = cpu_per_story(running, cpu_before, run.delivered)
                 report.rates.append(run)
                 log(f"  {rate:6.0f}/s for {a.rate_seconds:g} s: p50 {run.pct(0.5):.1f} ms, p95 {run.pct(0.95):.1f} ms, "
@@ -138,16 +158,9 @@ async def run_ours(report: Report, children: Children, url: str, redis_pid: int 
         if redis_pid:
             pids["redis"] = redis_pid
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        spies = [children.start(f"py-spy-{name}", [a.py_spy, "record", "--pid", str(pid), "--rate", "100", "--format",
-                                                   "raw", "-o", str(Path(a.profile) / f"{name}.txt")], os.environ)
-                 for name, pid in pids.items() if name != "redis"] if a.profile else []
+        spied = spy("push")
         report.pushed = await pipeline.pushed(a.push, a.push_connections)
-        for spy in spies:
-            spy.send_signal(signal.SIGINT)  # py-spy writes its profile and exits
-        for name in list(children.procs):
-            if name.startswith("py-spy-"):
-                children.procs[name].wait(30)
-                children.stop(name)
+        spied()
         report.cpu_per_story_us = cpu_per_story(pids, before, a.push)
         log(f"  {a.push} at once: {report.pushed.throughput:.0f} stories/s, {report.pushed.verdict()}")
         log("search for the highest sustained rate:")
@@ -313,7 +326,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--enrich-workers", type=int, default=1, help="enrich processes (one consumer group)")
     parser.add_argument("--profile", metavar="DIR", default=None,
-                        help="record each service with py-spy while the stories pushed at once go through (raw stacks)")
+                        help="record each service with py-spy at each fixed rate and while the stories pushed at once go through "
+                             "(raw stacks, DIR/<part>-<service>.txt)")
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv
     quick = args.quick
