@@ -255,17 +255,24 @@ async def run_scripts(redis: Redis | RedisCluster, calls: Sequence[ScriptCall],
     """Run script calls, each call's effects in the order given within its hash slot, then plain
     acks (stream, group, entry id); the scripts' results.
 
-    On one server: one pipeline. On a cluster, where redis-py refuses scripts in a pipeline, the
-    calls of each slot run one after another and the slots side by side (a round trip per call),
-    and the acks go in one cluster pipeline after them.
+    On one server: one pipeline, which starts with a ``SCRIPT LOAD`` of each script it runs (a
+    no-op for a script the server has; the server runs a connection's commands in order, so the
+    calls after it never meet ``NOSCRIPT``, even just after a restart). redis-py's own way, a
+    ``SCRIPT EXISTS`` before the pipeline, would be a second round trip for every batch. On a
+    cluster, where redis-py refuses scripts in a pipeline, the calls of each slot run one after
+    another and the slots side by side (a round trip per call), and the acks go in one cluster
+    pipeline after them.
     """
     acks = list(acks)
     if not isinstance(redis, RedisCluster):
+        scripts = {script.sha: script.script for script, _, _ in calls}
         async with redis.pipeline(transaction=False) as pipe:
+            for body in scripts.values():
+                pipe.script_load(body)
             for script, keys, args in calls:
-                await script(keys=keys, args=args, client=pipe)
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
             _queue_acks(pipe, acks)
-            return list(await pipe.execute())[: len(calls)]
+            return list(await pipe.execute())[len(scripts) : len(scripts) + len(calls)]
     results: list[Any] = [None] * len(calls)
     by_slot: dict[int, list[int]] = {}
     for i, (_, keys, _) in enumerate(calls):

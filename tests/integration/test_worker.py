@@ -152,6 +152,26 @@ async def test_a_redelivered_event_never_yields_a_second_output(redis: Redis, ev
     assert handler.calls == ["twice", "twice"]
 
 
+async def test_a_batch_of_once_only_writes_is_one_round_trip_even_after_the_server_forgot_its_scripts(
+        redis: Redis, eventlog: EventLog, settings: Settings) -> None:
+    worker = StreamWorker(eventlog, EchoHandler(eventlog), settings)
+    await eventlog.ensure_groups(Stream.FILED, Group.ENRICH)
+    events = [filed(f"story {n}") for n in range(3)]
+    ids = await append(redis, *events)
+    rows = await redis.xrange(FILED)
+    await redis.script_flush()  # as after a restart without the script cache
+    await redis.config_resetstat()
+    await worker.process(0, [(entry_id.decode(), fields) for entry_id, fields in rows])
+    out = [decode_event(fields) for _, fields in await redis.xrange(ENRICHED)]
+    assert [o.source_event_id for o in out if isinstance(o, ArticleEnriched)] == [e.event_id for e in events]
+    assert (await redis.xpending(FILED, "enrich"))["pending"] == 0
+    assert [o.source_entry_id for o in out if isinstance(o, ArticleEnriched)] == ids
+    stats = await redis.info("commandstats")
+    assert "cmdstat_script|exists" not in stats  # no check before the pipeline: the pipeline loads its scripts
+    assert stats["cmdstat_evalsha"]["calls"] == 3
+    assert stats["cmdstat_evalsha"]["failed_calls"] == 0
+
+
 async def test_entries_of_a_dead_consumer_are_claimed(redis: Redis, eventlog: EventLog, settings: Settings) -> None:
     await eventlog.ensure_groups(Stream.FILED, Group.ENRICH)
     await append(redis, filed("a"), filed("b"), filed("c"))
