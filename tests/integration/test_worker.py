@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -310,3 +310,37 @@ async def test_a_worker_stops_cleanly_when_redis_went_first(tmp_path: Path) -> N
 
 async def _handled(handler: Handler) -> bool:
     return bool(getattr(handler, "calls", None))
+
+
+class LingeringHandler(EchoHandler):
+    """Waits a second after each batch before the next read; records each batch's headlines."""
+
+    linger_s = 1.0
+
+    def __init__(self, eventlog: EventLog) -> None:
+        super().__init__(eventlog)
+        self.batches: list[list[str]] = []
+
+    async def prefetch(self, events: Sequence[tuple[str, AnyEvent]], partition: int) -> None:
+        self.batches.append([e.headline for _, e in events if isinstance(e, ArticleFiled)])
+
+
+async def test_a_lingering_reader_takes_what_arrived_meanwhile_in_one_batch(redis: Redis, eventlog: EventLog,
+                                                                           settings: Settings) -> None:
+    handler = LingeringHandler(eventlog)
+    worker = StreamWorker(eventlog, handler, settings)
+    await worker.start()
+    try:
+        await append(redis, filed("first"))
+        await eventually(lambda: _called(handler, 1))
+        for headline in ("a", "b", "c"):  # one at a time, while the reader lingers after "first"
+            await append(redis, filed(headline))
+        await eventually(lambda: _called(handler, 4))
+    finally:
+        await worker.stop()
+    assert handler.batches == [["first"], ["a", "b", "c"]]
+    assert await redis.xlen(ENRICHED) == 4
+
+
+async def _called(handler: EchoHandler, times: int) -> bool:
+    return len(handler.calls) >= times
