@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import accumulate, compress, pairwise
-from operator import itemgetter, methodcaller, not_, or_
+from operator import itemgetter
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -396,48 +396,51 @@ class _Tokens:
 
     def __init__(self, text: str) -> None:
         parts = _TOKEN_SPLIT.split(text)  # separator, token, separator, ..., token, separator
-        self.words: list[str] = parts[1::2]
+        self.words = words = parts[1::2]
         self.seps: list[str] = parts[2::2]  # seps[k] lies between token k and token k + 1
-        self.offsets = list(accumulate(map(len, parts), initial=0))  # token k starts at offsets[2k + 1]
-        self.lows: list[str] = list(map(str.lower, self.words))
-        n = len(self.words)
-        self.cap = bytearray(n)
-        self.possessive = bytearray(n)
+        self.offsets = offsets = list(accumulate(map(len, parts), initial=0))  # token k starts at offsets[2k + 1]
+        self.lows = lows = list(map(str.lower, words))
+        n = len(words)
+        self.cap = cap_of = bytearray(n)
+        self.possessive = possessive_of = bytearray(n)
         self.caps: list[int] = []  # indices of the capitalised tokens
         self._made: dict[int, _Tok] = {}
+        caps, made = self.caps, self._made
         self._index: dict[int, int] | None = None
-        words, lows = self.words, self.lows
         # Words that start lowercase, found by C code: their lowercase forms are all they need.
         lowercase = list(map(str.islower, map(itemgetter(0), words)))
-        self.lower_words: set[str] = set(compress(lows, lowercase))
+        self.lower_words = lower_words = set(compress(lows, lowercase))
         # The rest: every other word, and a lowercase start with a hyphen after two letters ("al-Assad").
-        hyphen = map(methodcaller("startswith", "-", 2), words)
-        rest = list(compress(range(n), map(or_, map(not_, lowercase), hyphen)))
+        rest = [k for k in range(n) if not lowercase[k] or words[k][2:3] == "-"]
         for k in rest:
             word = words[k]
             first = word[0]
-            possessive = len(word) > 2 and word[-2] in "'’" and word[-1] == "s"
+            low_first = lowercase[k]
+            possessive = len(word) > 2 and word[-1] == "s" and word[-2] in "'’"
             if possessive:
-                if first.islower():
-                    self.lower_words.discard(lows[k])  # kept without its possessive, below
+                if low_first:
+                    lower_words.discard(lows[k])  # kept without its possessive, below
                 word = words[k] = word[:-2]
                 lows[k] = word.lower()
-                self.possessive[k] = 1
-            if first.islower():
-                self.lower_words.add(lows[k])
-            cap = first.isupper() or (word[:3].lower() in ("al-", "el-") and word[3:4].isupper())
+                possessive_of[k] = 1
+            if low_first:
+                lower_words.add(lows[k])
+                cap = word[:3].lower() in ("al-", "el-") and word[3:4].isupper()  # "al-Assad"
+            else:
+                cap = first.isupper() or (word[:3].lower() in ("al-", "el-") and word[3:4].isupper())
+            start = offsets[2 * k + 1]
             if cap and (len(word) == 1 or word.isupper() or first.isdigit()):
                 cap = False  # all-caps words (credits, shouting, acronyms) and lone letters are not name tokens
-            start = self.offsets[2 * k + 1]
-            initial = False
             if cap:
                 i = start - 1
                 while i >= 0 and text[i] in " \t":
                     i -= 1
                 initial = i < 0 or text[i] in _INITIAL_AFTER or (text[i] in "'’" and (i == 0 or not text[i - 1].isalnum()))
-                self.cap[k] = 1
-                self.caps.append(k)
-            self._made[k] = _new(_Tok, (start, start + len(word), word, lows[k], cap, initial, possessive))
+                cap_of[k] = 1
+                caps.append(k)
+                made[k] = _new(_Tok, (start, start + len(word), word, lows[k], True, initial, possessive))
+            else:
+                made[k] = _new(_Tok, (start, start + len(word), word, lows[k], False, False, possessive))
 
     def __len__(self) -> int:
         return len(self.words)
