@@ -101,7 +101,8 @@ async def measure(url: str, entries: int, batch: int) -> None:
     ours = await worker_cpu(url, entries, batch) / batches * 1e6
     bare = await bare_cpu(url, entries, batch) / batches * 1e6
     print(f"machine: {machine()}")
-    print(f"{entries} entries in batches of {batch}, CPU of this process per batch:")
+    loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
+    print(f"{entries} entries in batches of {batch}, CPU of this process per batch ({loop} event loop):")
     print(f"  StreamWorker (FastStream subscriber, process, ack): {ours:,.0f} µs")
     print(f"  bare redis-py loop (XREADGROUP, XACK):               {bare:,.0f} µs ({ours / bare:.2f} x)")
 

@@ -105,3 +105,17 @@ def test_start_up_objects_are_kept_out_of_full_collections() -> None:
         assert gc.get_freeze_count() >= before + len(loaded)
     finally:
         gc.unfreeze()
+
+
+def test_workers_run_on_uvloop() -> None:
+    import asyncio
+
+    from services.wire.run import run_on_uvloop
+
+    loops: list[str] = []
+
+    async def main() -> None:
+        loops.append(type(asyncio.get_running_loop()).__module__)
+
+    run_on_uvloop(main())
+    assert loops == ["uvloop"]
