@@ -20,6 +20,7 @@ import gzip
 import json
 import re
 import unicodedata
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -514,9 +515,11 @@ class NameFinder:
         self.common_words = frozenset(common_words)
 
     def find(self, text: str, vocab_mentions: list[Mention], vocab: Vocabulary) -> NameResult:
+        """The names in ``text`` that ``vocab_mentions`` (``vocab.find(text)``: in text order) leave out."""
         tokens = _Tokens(text)
         lower_words, lows = tokens.lower_words, tokens.lows
         pos = {tokens.tok(k).start: k for k in tokens.caps}
+        starts = [m.start for m in vocab_mentions]  # in text order, as Vocabulary.find returns them
         covered = bytearray(len(text))
         for m in vocab_mentions:
             covered[m.start : m.end] = b"\x01" * (m.end - m.start)
@@ -546,7 +549,8 @@ class NameFinder:
             if not run:
                 return
             a, b = run[0].start, run[-1].end
-            inside = [m for m in vocab_mentions if m.start >= a and m.end <= b]
+            # the vocabulary mentions within [a, b): they are in text order, so they start from index bisect(a)
+            inside = [m for m in vocab_mentions[bisect_left(starts, a) : bisect_left(starts, b)] if m.end <= b]
             if len(inside) == 1 and inside[0].start == a and inside[0].end == b:
                 return  # exactly a vocabulary entry
             name = text[a:b]
