@@ -518,7 +518,8 @@ class NameFinder:
         """The names in ``text`` that ``vocab_mentions`` (``vocab.find(text)``: in text order) leave out."""
         tokens = _Tokens(text)
         lower_words, lows = tokens.lower_words, tokens.lows
-        pos = {tokens.tok(k).start: k for k in tokens.caps}
+        offsets = tokens.offsets
+        pos = {offsets[2 * k + 1]: k for k in tokens.caps}  # start -> index of each capitalised token
         starts = [m.start for m in vocab_mentions]  # in text order, as Vocabulary.find returns them
         covered = bytearray(len(text))
         for m in vocab_mentions:
