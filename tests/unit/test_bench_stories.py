@@ -43,10 +43,12 @@ def test_copy_stats_reports_the_postings_a_search_walks() -> None:
     assert line.startswith("generated: 250 stories indexed") and "postings" in line
 
 
-def test_warmth_reports_both_costs(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(("flags", "pauses"), [([], "with 1 ms sleeping pauses"), (["--spin"], "with 1 ms busy-waiting pauses")])
+def test_warmth_reports_both_costs(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                   flags: list[str], pauses: str) -> None:
     from bench import warmth
 
-    monkeypatch.setattr("sys.argv", ["warmth", "--stories", "10", "--pause-ms", "1"])
+    monkeypatch.setattr("sys.argv", ["warmth", "--stories", "10", "--pause-ms", "1", *flags])
     warmth.main()
     line = capsys.readouterr().out
-    assert line.startswith("enrichment CPU per story: back to back ") and "with 1 ms pauses" in line
+    assert line.startswith("enrichment CPU per story: back to back ") and pauses in line
