@@ -1,13 +1,14 @@
 """What a worker spends on reading a batch, apart from handling it: the wire's ``StreamWorker`` (on
 FastStream) against a bare redis-py loop, both reading batches of ``--batch`` entries and acking each.
 
-    python -m bench.dispatch [--entries 3000] [--batch 1] [--redis-url URL]
+    python -m bench.dispatch [--entries 3000] [--batch 1] [--loop uvloop|asyncio] [--redis-url URL]
 
 At a moderate filing rate nearly every batch holds one entry, so this per-batch cost is paid per
 story by every consumer group (enrich, publish, lifecycle, webhook fan-out). The entries are of a
 type no worker knows, so the worker only acks them: what is measured is reading, dispatch and the
 ack. Starts its own server (AOF on, ``appendfsync always``) unless given one, whose db it flushes.
-Prints the CPU time of this process per batch for both, and their ratio.
+Prints the CPU time of this process per batch for both, and their ratio. ``--loop asyncio`` runs both
+on the standard event loop instead of uvloop (the services' loop).
 """
 
 from __future__ import annotations
@@ -111,13 +112,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
     parser.add_argument("--redis-url", default=None)
     args = parser.parse_args()
+    run = run_async if args.loop == "uvloop" else asyncio.run
     if args.redis_url:
-        run_async(measure(args.redis_url, args.entries, args.batch))
+        run(measure(args.redis_url, args.entries, args.batch))
         return
     with tempfile.TemporaryDirectory(prefix="newswire-dispatch-") as tmp, RedisServer(Path(tmp)) as server:
-        run_async(measure(server.url, args.entries, args.batch))
+        run(measure(server.url, args.entries, args.batch))
 
 
 if __name__ == "__main__":

@@ -58,8 +58,8 @@ def run_worker(build: Callable[[Settings], StreamWorker]) -> None:
 
 def run_on_uvloop(main: Coroutine[Any, Any, None]) -> None:
     """``asyncio.run`` on uvloop, as uvicorn runs the HTTP services (``uvicorn[standard]`` installs it
-    where it builds): a worker's batch of one costs about 80 µs less CPU on it (``python -m
-    bench.dispatch``). The standard loop where uvloop is missing."""
+    where it builds): a worker's batch of one costs less CPU on it (``python -m bench.dispatch
+    --loop asyncio`` against the default). The standard loop where uvloop is missing."""
     try:
         import uvloop
     except ImportError:

@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
         ("bench.latency", ["--stories", "3"], "file-to-partner latency"),
         ("bench.sse", ["--partners", "5", "--rate", "20", "--seconds", "1"], "deliveries 100 of 100"),
         ("bench.webhooks", ["--partners", "5", "--items", "2"], "ms"),
-        ("bench.dispatch", ["--entries", "200"], "bare redis-py loop"),
+        ("bench.dispatch", ["--entries", "200"], "(uvloop event loop)"),
+        ("bench.dispatch", ["--entries", "200", "--loop", "asyncio"], "(asyncio event loop)"),
     ],
 )
 def test_benchmark_runs(module: str, args: list[str], needle: str) -> None:
