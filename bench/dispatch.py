@@ -21,6 +21,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from bench.drills_wire import eventually
 from bench.latency import machine
 from bench.procs import run_async
 from schemas.streams import Group, Stream, stream_key
@@ -51,9 +52,10 @@ async def fill(redis: Redis, stream: str, entries: int) -> None:
             await pipe.execute()
 
 
-async def pending_and_unread(redis: Redis, stream: str, group: str) -> int:
+async def all_acked(redis: Redis, stream: str, group: str) -> bool:
+    """Has ``group`` read and acked every entry of ``stream``?"""
     info = next(g for g in await redis.xinfo_groups(stream) if g["name"].decode() == group)
-    return int(info["pending"]) + int(info["lag"] or 0)
+    return int(info["pending"]) + int(info["lag"] or 0) == 0
 
 
 async def worker_cpu(url: str, entries: int, batch: int) -> float:
@@ -67,11 +69,7 @@ async def worker_cpu(url: str, entries: int, batch: int) -> float:
     worker = StreamWorker(eventlog, Noop(), settings)
     began = time.process_time()
     await worker.start()
-    deadline = time.monotonic() + 300
-    while await pending_and_unread(redis, stream, Group.ENRICH.value):
-        if time.monotonic() > deadline:
-            raise RuntimeError("the worker did not read and ack every entry within 300 s")
-        await asyncio.sleep(0.05)
+    await eventually(lambda: all_acked(redis, stream, Group.ENRICH.value), 300, "every entry read and acked", step=0.05)
     spent = time.process_time() - began
     await worker.stop()
     await redis.aclose()
