@@ -427,12 +427,11 @@ class _Tokens:
                 possessive_of[k] = 1
             if low_first:
                 lower_words.add(lows[k])
-                cap = word[:3].lower() in ("al-", "el-") and word[3:4].isupper()  # "al-Assad"
-            else:
-                cap = first.isupper() or (word[:3].lower() in ("al-", "el-") and word[3:4].isupper())
-            start = offsets[2 * k + 1]
+            cap = first.isupper() or (word[:3].lower() in ("al-", "el-") and word[3:4].isupper())  # "al-Assad"
             if cap and (len(word) == 1 or word.isupper() or first.isdigit()):
                 cap = False  # all-caps words (credits, shouting, acronyms) and lone letters are not name tokens
+            start = offsets[2 * k + 1]
+            initial = False
             if cap:
                 i = start - 1
                 while i >= 0 and text[i] in " \t":
@@ -440,9 +439,7 @@ class _Tokens:
                 initial = i < 0 or text[i] in _INITIAL_AFTER or (text[i] in "'’" and (i == 0 or not text[i - 1].isalnum()))
                 cap_of[k] = 1
                 caps.append(k)
-                made[k] = _new(_Tok, (start, start + len(word), word, lows[k], True, initial, possessive))
-            else:
-                made[k] = _new(_Tok, (start, start + len(word), word, lows[k], False, False, possessive))
+            made[k] = _new(_Tok, (start, start + len(word), word, lows[k], cap, initial, possessive))
 
     def __len__(self) -> int:
         return len(self.words)
