@@ -242,37 +242,39 @@ class RelatedIndex:
         self._dead = 0
         self._window_start.clear()
 
-    def _first_in_window(self, t: int, docs: np.ndarray, lo: int) -> int:
+    def _first_in_window(self, t: int, lo: int) -> int:
         """The offset of term ``t``'s first posting at or after document ``lo``."""
         if not lo:
             return 0
         cached = self._window_start.get(t)
-        if cached is not None and cached[0] <= lo:
-            base = cached[1]
-            first = base + int(np.searchsorted(docs[base:], lo))
-        else:
-            first = int(np.searchsorted(docs, lo))
+        base = cached[1] if cached is not None and cached[0] <= lo else 0
+        first = bisect.bisect_left(self._post_docs[t], lo, base)
         self._window_start[t] = (lo, first)
         return first
 
-    def _window(self, t: int, lo: int) -> tuple[np.ndarray, np.ndarray]:
-        """Term ``t``'s postings from document ``lo`` on: document numbers (counted from ``lo``) and term frequencies."""
-        all_docs = np.frombuffer(self._post_docs[t], dtype=np.uint32)
-        first = self._first_in_window(t, all_docs, lo)
-        docs = all_docs[first:] if not lo else all_docs[first:].astype(np.intp) - lo
-        return docs, np.frombuffer(self._post_tfs[t], dtype=np.uint16)[first:]
-
-    @staticmethod
-    def _scores(postings: list[tuple[np.ndarray, np.ndarray]], idfs: list[float], denom_len: np.ndarray) -> np.ndarray:
-        """The BM25 of every document in the window: all the terms' postings scored in one pass of numpy
-        (a few calls per query, not per term), each document's terms summed in the order given."""
+    def _scores(self, matched: list[tuple[int, float]], lo: int, denom_len: np.ndarray) -> np.ndarray:
+        """The BM25 of every document in the window (counted from document ``lo``): the matched terms'
+        postings from ``lo`` on are gathered into two arrays (C-level copies, not a few numpy calls per
+        term) and scored in one pass of numpy, each document's terms summed in the order given."""
         size = len(denom_len)
-        if not postings:
+        if not matched:
             return np.zeros(size, dtype=np.float64)
-        docs = np.concatenate([d for d, _ in postings])
-        tfs = np.concatenate([f for _, f in postings]).astype(np.float64)
-        idf_of = np.repeat(idfs, [d.size for d, _ in postings])
-        return np.bincount(docs, weights=idf_of * tfs * (K1 + 1) / (tfs + denom_len[docs]), minlength=size)
+        post_docs, post_tfs = self._post_docs, self._post_tfs
+        gathered_docs: array[int] = array("I")
+        gathered_tfs: array[int] = array("H")
+        sizes: list[int] = []
+        for t, _ in matched:
+            first = self._first_in_window(t, lo)
+            docs, tfs = post_docs[t], post_tfs[t]
+            gathered_docs.extend(docs[first:] if first else docs)
+            gathered_tfs.extend(tfs[first:] if first else tfs)
+            sizes.append(len(docs) - first)
+        doc: np.ndarray = np.frombuffer(gathered_docs, dtype=np.uint32)
+        if lo:
+            doc = doc.astype(np.intp) - lo
+        tf = np.frombuffer(gathered_tfs, dtype=np.uint16).astype(np.float64)
+        idf_of = np.repeat([idf for _, idf in matched], sizes)
+        return np.bincount(doc, weights=idf_of * tf * (K1 + 1) / (tf + denom_len[doc]), minlength=size)
 
     def search(
         self,
@@ -319,7 +321,7 @@ class RelatedIndex:
             matched.append((t, idf))
         weight = sum(sorted(idfs, reverse=True)[:MATCH_TERMS])
         threshold = MIN_MATCH * weight
-        scores = self._scores([self._window(t, lo) for t, _ in matched], [idf for _, idf in matched], denom_len)
+        scores = self._scores(matched, lo, denom_len)
         if self._embedder is not None:
             qvec = self._vector(f"{headline}\n{lead}") if vector is None else vector
             return self._hybrid(scores, scores >= threshold, qvec, lo, now_ts, window, entity_ids, k, exclude_article_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 from services.enrich.related import RelatedIndex
@@ -98,3 +99,26 @@ def test_compaction_keeps_results() -> None:
     assert len(index) == 1
     links = index.search("Belarus troop withdrawal", "Russian soldiers", [BY], now=T0)
     assert [x.article_id for x in links] == ["keep"]
+
+
+def test_a_window_that_moves_forward_scores_as_a_search_of_the_whole_archive_does() -> None:
+    """A search scores only the documents from the window's start on, and starts each term's postings
+    where the last search's window started. An index whose first document is dated in the future
+    holds the same documents, but its window always starts at its first document: as the window
+    moves on, both must link the same stories, all of them inside the window."""
+    topics = [("budget vote parliament tax", []), ("troops border Belarus drills", [BY, RU]), ("coffee harvest prices", [])]
+    future = ("later", "Budget vote, troops, border drills and coffee prices", "All of it.", [BY], T0 + timedelta(days=999))
+    stories = [(f"a-{day:03d}", f"Day {day} story on {topics[day % 3][0]}", f"More on {topics[day % 3][0]} and day {day}.",
+                topics[day % 3][1], T0 + timedelta(days=day)) for day in range(120)]
+    windowed, whole = RelatedIndex(), RelatedIndex()
+    for story in [*stories, future]:
+        windowed.add(*story)
+    for story in [future, *stories]:
+        whole.add(*story)
+    for day, hour in itertools.product(range(7, 125, 7), (1, 2)):  # the same window twice, then on
+        now = T0 + timedelta(days=day, hours=hour)
+        for words, ents in topics:
+            query = (f"Today: {words}", f"The latest on {words}.", ents)
+            links = windowed.search(*query, now=now)
+            assert links == whole.search(*query, now=now)
+            assert links and all(day - 30 <= int(link.article_id[2:]) <= day for link in links)
