@@ -292,7 +292,8 @@ def load_vocabulary(path: Path) -> tuple[Vocabulary, frozenset[str]]:
 # - place: only after "in", "near" or "outside" ("near Divin");                        conf 0.4
 # A later single token equal to a found person's surname, or a found organisation name without
 # its head ("Wagner" after "Wagner Group"), or an organisation name that is a token-suffix of a
-# longer one found ("Border Guard Service"), resolves to that same entity. Anything untypable is
+# longer one found ("Border Guard Service"), resolves to that same entity (a suffix of two different
+# longer names resolves to neither). Anything untypable is
 # returned as a suggestion (for the editors' review queue), never as a tag.
 # Ids: "newswire:<type>:<slug>", uri "urn:newswire:entity:<type>:<slug>".
 
@@ -633,12 +634,22 @@ class NameFinder:
         orgs = sorted({f[4] for f in found if f[2] == "organisation"}, key=len, reverse=True)
         mentions: list[Mention] = []
         for a, b, kind, conf, name in sorted(found):
-            canonical = name
-            if kind == "organisation":
-                canonical = next((o for o in orgs if o.endswith(" " + name)), name)
+            canonical = _longer_org(name, orgs) if kind == "organisation" else name
             entity_id, uri = name_entity_id(kind, canonical)
             mentions.append(Mention(a, b, entity_id, canonical, kind, conf, NAMES_CREATOR, uri))
         return NameResult(mentions, suppressed, list(dict.fromkeys(suggestions)))
+
+
+def _longer_org(name: str, orgs: list[str]) -> str:
+    """The longer organisation name (of ``orgs``, longest first) that ``name`` is the end of: the
+    longest, when the others are ends of it too ("Guard Service" of "Border Guard Service" and "State
+    Border Guard Service"); ``name`` itself when it ends two that differ ("Gebze Group" of "Port of
+    Gebze Group" and "Bank of Gebze Group"), whatever order they were found in."""
+    longer = [o for o in orgs if o.endswith(" " + name)]
+    if not longer:
+        return name
+    top = longer[0]
+    return top if all(o == top or top.endswith(" " + o) for o in longer) else name
 
 
 def _is_org(run: list[_Tok]) -> bool:

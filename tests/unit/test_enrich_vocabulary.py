@@ -127,6 +127,16 @@ def test_surname_and_org_short_forms_resolve_to_the_same_entity() -> None:
     assert ids.count("newswire:organisation:orion-group") == 2
 
 
+def test_an_organisation_short_form_goes_to_the_one_longer_name_it_ends() -> None:
+    text = ("The State Border Guard Service said so. The Border Guard Service agreed. The Port of Gebze Group "
+            "and the Bank of Gebze Group both grew. The Gebze Group said nothing.")
+    result = NameFinder().find(text, [], Vocabulary())
+    names = [(text[m.start : m.end], m.name) for m in result.mentions]
+    assert ("Border Guard Service", "State Border Guard Service") in names  # a chain: the longest
+    # two longer names of the same length end with it: it is neither of them, whichever was found first
+    assert ("Gebze Group", "Gebze Group") in names
+
+
 def test_sentence_initial_and_date_words_are_not_names() -> None:
     vocab = Vocabulary()
     text = "Fortunately, nothing happened. Photo by staff. On Feb. 15 and in March, Tuesday came."
