@@ -34,6 +34,33 @@ SHORT_SCALE = 0.5  # ... needs only half a rule's threshold
 
 _STEM_CACHE_MAX = 200_000  # distinct words; the cache starts again when it is full
 _WORD = re.compile(r"[^\W_]+(?:'(?!s\b)[^\W_]+)?")  # "russia's" -> "russia", "s"; "o'neill" stays one word
+# ``_words`` finds the same words faster: every character that is neither a word character nor an
+# apostrophe becomes a space (no ``_WORD`` match spans one), ``str.split`` cuts there, and only the
+# chunks that are not plain letters and digits (an apostrophe or an underscore in them) go through ``_WORD``.
+_CHUNKS = bytes(c if chr(c).isalnum() or chr(c) in "_'" else 32 for c in range(128)) + bytes(range(128, 256))
+_NON_ASCII_RUN = re.compile(r"([^\x00-\x7f]+)")
+_NOT_CHUNK = re.compile(r"[^\w']")
+
+
+def _words(low: str) -> list[str]:
+    """``_WORD.findall(low)``, for lowercased text with straight apostrophes."""
+    if low.isascii():
+        spaced = low.encode("ascii").translate(_CHUNKS).decode("ascii")
+    else:
+        parts = _NON_ASCII_RUN.split(low)  # ASCII runs at even indices, non-ASCII runs at odd ones
+        for i, part in enumerate(parts):
+            parts[i] = _NOT_CHUNK.sub(" ", part) if i % 2 else part.encode("ascii").translate(_CHUNKS).decode("ascii")
+        spaced = "".join(parts)
+    chunks = spaced.split()
+    if "'" not in spaced and "_" not in spaced:
+        return chunks
+    words: list[str] = []
+    for chunk in chunks:
+        if chunk.isalnum():
+            words.append(chunk)
+        else:
+            words += _WORD.findall(chunk)
+    return words
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +236,7 @@ class TopicRules:
         return cls(Topic(t["code"], t["name"], t["parent"], t["level"]) for t in raw)
 
     def _stems(self, text: str) -> list[str]:
-        words = _WORD.findall(text.lower().replace("’", "'"))
+        words = _words(text.lower().replace("’", "'"))
         # Each distinct word is stemmed once per process (PyStemmer's own cache still costs a call per word).
         cache = self._stem_cache
         new = [w for w in set(words) if w not in cache]

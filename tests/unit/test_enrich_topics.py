@@ -95,3 +95,18 @@ def test_stemming_is_the_same_from_the_word_cache(rules: TopicRules) -> None:
     )
     assert fresh._stems(text) == direct
     assert fresh._stems(text) == rules._stems(text) == direct  # from the cache the second time
+
+
+def test_the_word_splitter_finds_what_the_word_pattern_finds() -> None:
+    from services.enrich.topics import _WORD, _words
+
+    texts = [
+        "russia's troops left; o'neill's side won 3-1 at st. james' park",
+        "snake_case words, a_b's, russia's_x and __init__ stay as the pattern splits them",
+        "''s 's' x'y'z rock'n'roll l'été d'artagnan's 'quoted' ’tis",
+        "zürich, łódź and são paulo: “quotes” — dashes – and ½ or ² signs",
+        "ab'ç çb'a 東京's 3'4 a'_b '",
+        "",
+    ]
+    for text in texts:
+        assert _words(text) == _WORD.findall(text), text
