@@ -49,6 +49,7 @@ TOP_N = 20
 ENTITY_WEIGHT = 0.6
 MIN_MATCH = 0.2
 MATCH_TERMS = 8
+SEARCHED_KEPT = 2_000  # analysed queries kept for the articles' own indexing (search, then add)
 DEFAULT_WINDOW = timedelta(days=30)
 HYBRID_BM25 = 0.5  # hybrid = HYBRID_BM25 * bm25 / max + (1 - HYBRID_BM25) * min-max(cosine)
 MIN_COSINE = 0.5  # a document found by its embedding alone must be at least this close
@@ -109,6 +110,9 @@ class RelatedIndex:
         self._by_article: dict[str, int] = {}
         self._total_len = 0
         self._dead = 0
+        # headline + lead -> its terms, as the last searches analysed them: an article is searched for
+        # when it is enriched and added when it comes back published, with the same headline and lead
+        self._searched_terms: dict[str, list[str]] = {}
         # term -> (window start doc, offset of its first posting there) of the last search: the window
         # only moves forward, so the next search looks for the new start from there, not from the top.
         self._window_start: dict[int, tuple[int, int]] = {}
@@ -170,7 +174,9 @@ class RelatedIndex:
         self.remove(article_id)
         if self._embedder is not None:
             self._store_vector(len(self._doc_len), self._vector(f"{headline}\n{lead}") if vector is None else vector)
-        counts = Counter(self._an.terms(f"{headline}\n{lead}"))
+        text = f"{headline}\n{lead}"
+        known = self._searched_terms.pop(text, None)
+        counts = Counter(known if known is not None else self._an.terms(text))
         doc = len(self._doc_len)
         terms = array("I")
         for term, tf in counts.items():
@@ -294,7 +300,13 @@ class RelatedIndex:
         n_live = len(self._by_article)
         if n_live == 0 or k <= 0:
             return []
-        query = set(self._an.terms(f"{headline}\n{lead}"))
+        text = f"{headline}\n{lead}"
+        terms = self._searched_terms.get(text)
+        if terms is None:
+            terms = self._searched_terms[text] = self._an.terms(text)
+            while len(self._searched_terms) > SEARCHED_KEPT:
+                del self._searched_terms[next(iter(self._searched_terms))]
+        query = set(terms)
         if not query:
             return []
         avgdl = self._total_len / n_live or 1.0

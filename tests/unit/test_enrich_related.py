@@ -122,3 +122,19 @@ def test_a_window_that_moves_forward_scores_as_a_search_of_the_whole_archive_doe
             links = windowed.search(*query, now=now)
             assert links == whole.search(*query, now=now)
             assert links and all(day - 30 <= int(link.article_id[2:]) <= day for link in links)
+
+
+def test_an_article_searched_for_then_added_is_indexed_as_one_only_added() -> None:
+    from services.enrich import related
+
+    searched, added = _index(), _index()
+    story = ("Belarus troops return", "Russian soldiers left Belarus, officials said.", [BY, RU])
+    searched.search(*story, now=T0 + timedelta(days=1))  # analyses the headline and lead once ...
+    for index in (searched, added):  # ... and indexing the article takes that analysis
+        index.add("by-2", *story, T0 + timedelta(days=1))
+    query = ("Troops in Belarus", "Soldiers and drills in Belarus.", [BY])
+    assert searched.search(*query, now=T0 + timedelta(days=2)) == added.search(*query, now=T0 + timedelta(days=2))
+    assert [x.article_id for x in searched.search(*query, now=T0 + timedelta(days=2))][:2] == ["by-1", "by-2"]
+    for n in range(related.SEARCHED_KEPT + 10):  # what is kept for later indexing stays bounded
+        searched.search(f"Query {n}", "Belarus", [], now=T0 + timedelta(days=2))
+    assert len(searched._searched_terms) == related.SEARCHED_KEPT
