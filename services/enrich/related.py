@@ -28,7 +28,6 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-import re
 from array import array
 from collections import Counter
 from collections.abc import Iterable
@@ -39,6 +38,7 @@ import numpy as np
 import Stemmer  # type: ignore[import-not-found]
 
 from schemas.events import RelatedLink
+from services.enrich.text import spaced
 
 if TYPE_CHECKING:
     from services.enrich.semantic import Embedder
@@ -70,7 +70,6 @@ STOP_WORDS = _words(
     with would you your yours yourself yourselves said says say told according new one two three since
     may might must shall us per via mr ms mrs s t"""
 )
-_WORD = re.compile(r"[^\W_]+")
 
 
 class Analyzer:
@@ -81,7 +80,7 @@ class Analyzer:
         self._stemmer.maxCacheSize = 50_000
 
     def terms(self, text: str) -> list[str]:
-        words = [w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS and not w.isdigit()]
+        words = [w for w in spaced(text.lower()).split() if w not in STOP_WORDS and not w.isdigit()]
         return list(self._stemmer.stemWords(words))
 
 

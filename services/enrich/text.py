@@ -103,6 +103,33 @@ def html_to_text(html: str) -> str:
     return "\n\n".join(p for p in paras if p)
 
 
+class _Spacer:
+    """Every character that is not a letter or digit, nor one of ``keep``, becomes a space (same length).
+
+    ASCII runs go through ``bytes.translate`` (no per-match work, unlike ``re.sub`` with a match for
+    every space); the few non-ASCII runs (quotes, dashes, accented letters) through a regex.
+    """
+
+    _NON_ASCII_RUN = re.compile(r"([^\x00-\x7f]+)")
+
+    def __init__(self, keep: str = "") -> None:
+        self.table = bytes(c if chr(c).isalnum() or chr(c) in keep else 32 for c in range(128)) + bytes(range(128, 256))
+        # ``[\W_]`` is exactly "not ``str.isalnum``"; less what is kept
+        self.other = re.compile(r"(?![" + re.escape(keep) + r"])[\W_]") if keep else re.compile(r"[\W_]")
+
+    def __call__(self, text: str) -> str:
+        if text.isascii():
+            return text.encode("ascii").translate(self.table).decode("ascii")
+        parts = self._NON_ASCII_RUN.split(text)  # ASCII runs at even indices, non-ASCII runs at odd ones
+        for i, part in enumerate(parts):
+            parts[i] = self.other.sub(" ", part) if i % 2 else part.encode("ascii").translate(self.table).decode("ascii")
+        return "".join(parts)
+
+
+spaced = _Spacer()  # ``text`` with every character that is not a letter or digit replaced by a space
+spaced_but_apostrophes = _Spacer("_'")  # the same, keeping apostrophes and underscores (topic rules' words)
+
+
 def paragraphs(text: str) -> list[str]:
     return [p for p in text.split("\n\n") if p]
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import Stemmer  # type: ignore[import-not-found]
 
 from schemas.events import SubjectTag
+from services.enrich.text import spaced_but_apostrophes
 
 RULES_CREATOR = "newswire-rules/1"
 URI_PREFIX = "http://cv.iptc.org/newscodes/mediatopic/"
@@ -37,20 +38,9 @@ _WORD = re.compile(r"[^\W_]+(?:'(?!s\b)[^\W_]+)?")  # "russia's" -> "russia", "s
 # ``_words`` finds the same words faster: every character that is neither a word character nor an
 # apostrophe becomes a space (no ``_WORD`` match spans one), ``str.split`` cuts there, and only the
 # chunks that are not plain letters and digits (an apostrophe or an underscore in them) go through ``_WORD``.
-_CHUNKS = bytes(c if chr(c).isalnum() or chr(c) in "_'" else 32 for c in range(128)) + bytes(range(128, 256))
-_NON_ASCII_RUN = re.compile(r"([^\x00-\x7f]+)")
-_NOT_CHUNK = re.compile(r"[^\w']")
-
-
 def _words(low: str) -> list[str]:
     """``_WORD.findall(low)``, for lowercased text with straight apostrophes."""
-    if low.isascii():
-        spaced = low.encode("ascii").translate(_CHUNKS).decode("ascii")
-    else:
-        parts = _NON_ASCII_RUN.split(low)  # ASCII runs at even indices, non-ASCII runs at odd ones
-        for i, part in enumerate(parts):
-            parts[i] = _NOT_CHUNK.sub(" ", part) if i % 2 else part.encode("ascii").translate(_CHUNKS).decode("ascii")
-        spaced = "".join(parts)
+    spaced = spaced_but_apostrophes(low)
     chunks = spaced.split()
     if "'" not in spaced and "_" not in spaced:
         return chunks

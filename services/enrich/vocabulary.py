@@ -32,6 +32,8 @@ from typing import Literal, NamedTuple
 import ahocorasick
 import msgspec
 
+from services.enrich.text import spaced
+
 EntityType = Literal["person", "organisation", "place"]
 ENTITY_TYPES: frozenset[str] = frozenset({"person", "organisation", "place"})
 
@@ -113,24 +115,6 @@ def case_ok(alias: str, span: str) -> bool:
     return all(not a.isupper() or s.isupper() for a, s in zip(alias, span, strict=False))
 
 
-# ``[\W_]`` is exactly "not ``str.isalnum``". ASCII runs go through ``bytes.translate`` (no per-match work,
-# unlike ``re.sub`` with a match for every space); the few non-ASCII runs (quotes, dashes, accented
-# letters) through the regex.
-_ASCII_SPACED = bytes(c if chr(c).isalnum() else 32 for c in range(128)) + bytes(range(128, 256))
-_NON_ASCII_RUN = re.compile(r"([^\x00-\x7f]+)")
-_NON_WORD = re.compile(r"[\W_]")
-
-
-def _spaced(text: str) -> str:
-    """``text`` with every character that is not a letter or digit replaced by a space (same length)."""
-    if text.isascii():
-        return text.encode("ascii").translate(_ASCII_SPACED).decode("ascii")
-    parts = _NON_ASCII_RUN.split(text)  # ASCII runs at even indices, non-ASCII runs at odd ones
-    for i, part in enumerate(parts):
-        parts[i] = _NON_WORD.sub(" ", part) if i % 2 else part.encode("ascii").translate(_ASCII_SPACED).decode("ascii")
-    return "".join(parts)
-
-
 def _bounded(text: str, start: int, end: int) -> bool:
     return (start == 0 or not text[start - 1].isalnum()) and (end == len(text) or not text[end].isalnum())
 
@@ -198,7 +182,7 @@ class Vocabulary:
             for surface, kind in forms:
                 if len(surface) < 2:
                     continue
-                key = f" {_spaced(lower_same_length(surface))} "
+                key = f" {spaced(lower_same_length(surface))} "
                 table.setdefault(key, []).append((kind, not entry.editorial, -entry.rank, entry.id, surface))
         automaton = ahocorasick.Automaton()
         for key, candidates in table.items():
@@ -215,7 +199,7 @@ class Vocabulary:
             return []
         # Keys and text are lowercased with every non-word character as a space, and keys are padded
         # with a space on both sides: the automaton itself only reports hits on word boundaries.
-        low = f" {_spaced(lower_same_length(text))} "
+        low = f" {spaced(lower_same_length(text))} "
         found: list[tuple[int, int, str, int]] = []
         for last, candidates in automaton.iter(low):
             for surface, entry_id, kind in candidates:

@@ -231,6 +231,7 @@ def test_fixture_story_tags_are_unchanged(story: str) -> None:
 def test_spaced_keeps_letters_and_digits_and_length(text: str) -> None:
     import re
 
-    from services.enrich.vocabulary import _spaced
+    from services.enrich.text import spaced, spaced_but_apostrophes
 
-    assert _spaced(text) == re.sub(r"[\W_]", " ", text)
+    assert spaced(text) == re.sub(r"[\W_]", " ", text)
+    assert spaced_but_apostrophes(text) == re.sub(r"[^\w']", " ", text)
