@@ -37,7 +37,10 @@ _BLOCK_TAGS = frozenset(
 )
 _SKIP_TAGS = frozenset({"script", "style", "template", "noscript"})
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
-_BREAKS = re.compile(r"\s*\n\s*\n\s*")
+# Two newlines with only whitespace between them end a paragraph. (The whitespace around them is
+# stripped with the paragraph; a pattern that starts with ``\s*`` would be tried at every space.)
+_BREAKS = re.compile(r"\n\s*\n")
+_OTHER_SPACE = re.compile(r"[^\S \t\n\r\f\v\u00a0]")  # whitespace that a paragraph keeps as it is
 
 
 class _TextCollector(HTMLParser):
@@ -98,8 +101,12 @@ def html_to_text(html: str) -> str:
         parser.close()
         parts = parser.parts
     raw = "".join(parts)
-    # A single newline inside a paragraph is just a space.
-    paras = (_SPACES.sub(" ", p.replace("\n", " ")).strip() for p in _BREAKS.split(raw))
+    # A single newline inside a paragraph is just a space, and so is a run of spaces and tabs. Without
+    # other whitespace (em spaces, line separators), splitting and joining words does exactly that.
+    if _OTHER_SPACE.search(raw) is None:
+        paras = (" ".join(p.split()) for p in _BREAKS.split(raw))
+    else:
+        paras = (_SPACES.sub(" ", p.replace("\n", " ")).strip() for p in _BREAKS.split(raw))
     return "\n\n".join(p for p in paras if p)
 
 

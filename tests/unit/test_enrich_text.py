@@ -44,3 +44,23 @@ def test_the_regex_fast_path_gives_what_the_html_parser_gives(html: str) -> None
     if parts is not None:
         assert "".join(parts) == "".join(parser.parts)
     assert html_to_text(html) == html_to_text(html + "<!-- forces the parser -->")
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<p> a \n b\t\tc \r\n</p>\n \n<p>\u00a0d\u00a0 e </p>",
+        "x\n\n\n  y \n\t\n z\n",
+        "\n \n lead \u2003 em\u2003space\n\nline\u2028sep \x1c and \u00a0 nbsp",  # kept as they are
+        "<div>only one\nnewline</div>",
+        "  \n\n  ",
+    ],
+)
+def test_paragraphs_are_split_and_their_spaces_collapsed_as_the_rule_says(html: str) -> None:
+    """Paragraphs end at two newlines with only whitespace between; inside one, a newline or a run
+    of spaces, tabs, returns and no-break spaces is one space; other whitespace stays as it is."""
+    import re
+
+    raw = "".join(_simple_parts(html) or [])
+    paras = (re.sub(r"[ \t\r\f\v\u00a0]+", " ", p.replace("\n", " ")).strip() for p in re.split(r"\s*\n\s*\n\s*", raw))
+    assert html_to_text(html) == "\n\n".join(p for p in paras if p)
