@@ -143,8 +143,12 @@ def paragraphs(text: str) -> list[str]:
 
 def lead(text: str, limit: int = LEAD_CHARS) -> str:
     """The first ~``limit`` characters of the text, cut back to a word boundary."""
-    flat = " ".join(text.split())
+    # The words of a prefix of the text, joined, are a prefix of all of them joined: when that is
+    # already longer than ``limit``, the rest of the text cannot change the lead.
+    flat = " ".join(text[: 4 * limit].split())
     if len(flat) <= limit:
-        return flat
+        flat = " ".join(text.split())
+        if len(flat) <= limit:
+            return flat
     cut = flat.rfind(" ", 0, limit + 1)
     return flat[: cut if cut > limit // 2 else limit].rstrip(" ,;:")

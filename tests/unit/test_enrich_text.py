@@ -64,3 +64,15 @@ def test_paragraphs_are_split_and_their_spaces_collapsed_as_the_rule_says(html: 
     raw = "".join(_simple_parts(html) or [])
     paras = (re.sub(r"[ \t\r\f\v\u00a0]+", " ", p.replace("\n", " ")).strip() for p in re.split(r"\s*\n\s*\n\s*", raw))
     assert html_to_text(html) == "\n\n".join(p for p in paras if p)
+
+
+@pytest.mark.parametrize("spaces", [" ", " \n\t  ", "          " * 30])
+def test_a_long_text_gives_the_lead_of_all_its_words(spaces: str) -> None:
+    """The lead is read from the start of a long text only; however much whitespace the start holds,
+    it is the lead of all the text's words joined by single spaces."""
+    words = [f"word{n}," if n % 7 == 6 else f"word{n}" for n in range(400)]
+    text = spaces.join(words)
+    flat = " ".join(words)
+    cut = flat.rfind(" ", 0, 301)
+    assert lead(text) == flat[:cut].rstrip(" ,;:")
+    assert lead(spaces.join(words[:3])) == " ".join(words[:3])
