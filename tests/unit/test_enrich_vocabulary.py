@@ -235,3 +235,24 @@ def test_spaced_keeps_letters_and_digits_and_length(text: str) -> None:
 
     assert spaced(text) == re.sub(r"[\W_]", " ", text)
     assert spaced_but_apostrophes(text) == re.sub(r"[^\w']", " ", text)
+
+
+def test_a_city_in_a_results_line_is_its_team() -> None:
+    vocab = Vocabulary([_place(8, "Barcelona", rank=1_600_000), _place(9, "Detroit", rank=600_000),
+                        _place(10, "Spain", rank=10**10)])
+    text = ("Barcelona 15 10 4 1 46-19 34\nCLEVELAND AT DETROIT\nSpain 15 9 3 3 30:12 30\n"
+            "Fans in Barcelona saw 2 goals in 90 minutes.\nDetroit 3.5 x2 4_4 v1.2 (no results here)")
+    result = NameFinder().find(text, vocab.find(text), vocab)
+    teams = [(m.start, m.name) for m in result.mentions if m.type == "organisation"]
+    assert teams == [(0, "Barcelona"), (text.index("DETROIT"), "DETROIT")]  # a country stays a place (its national side)
+    assert text.index("Barcelona saw") not in result.suppressed and text.index("Detroit 3.5") not in result.suppressed
+
+
+def test_the_number_pattern_of_results_lines_finds_the_numbers_of_the_rule() -> None:
+    import re
+
+    from services.enrich.vocabulary import _TABLE_NUMBER
+
+    rule = re.compile(r"(?<![\w.])\d+(?:[-.:]\d+)?(?![\w.])")  # a number not inside a word or a decimal
+    for line in ["Barcelona 15 10 4 1 46-19 34", "3.5 x2 4_4 v1.2 12:30 1-0-1 .5 5. ٣٤ 7", "a1 1a _1 1_ 1.2.3 -4"]:
+        assert _TABLE_NUMBER.findall(line) == rule.findall(line)
