@@ -115,10 +115,6 @@ def case_ok(alias: str, span: str) -> bool:
     return all(not a.isupper() or s.isupper() for a, s in zip(alias, span, strict=False))
 
 
-def _bounded(text: str, start: int, end: int) -> bool:
-    return (start == 0 or not text[start - 1].isalnum()) and (end == len(text) or not text[end].isalnum())
-
-
 class Vocabulary:
     """Mutable alias vocabulary; ``find`` uses a lazily (re)built automaton."""
 
@@ -198,14 +194,15 @@ class Vocabulary:
         if len(automaton) == 0:
             return []
         # Keys and text are lowercased with every non-word character as a space, and keys are padded
-        # with a space on both sides: the automaton itself only reports hits on word boundaries.
+        # with a space on both sides: the automaton itself only reports hits on word boundaries (a
+        # character and its same-length lowercase are both letters or digits, or neither).
         low = f" {spaced(lower_same_length(text))} "
         found: list[tuple[int, int, str, int]] = []
         for last, candidates in automaton.iter(low):
             for surface, entry_id, kind in candidates:
                 start = last - len(surface) - 1
                 end = start + len(surface)
-                if _bounded(text, start, end) and case_ok(surface, text[start:end]):
+                if case_ok(surface, text[start:end]):
                     found.append((start, end, entry_id, kind))
                     break
         found.sort(key=lambda m: (m[0] - m[1], m[0]))

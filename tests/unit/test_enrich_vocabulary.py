@@ -256,3 +256,15 @@ def test_the_number_pattern_of_results_lines_finds_the_numbers_of_the_rule() -> 
     rule = re.compile(r"(?<![\w.])\d+(?:[-.:]\d+)?(?![\w.])")  # a number not inside a word or a decimal
     for line in ["Barcelona 15 10 4 1 46-19 34", "3.5 x2 4_4 v1.2 12:30 1-0-1 .5 5. ٣٤ 7", "a1 1a _1 1_ 1.2.3 -4"]:
         assert _TABLE_NUMBER.findall(line) == rule.findall(line)
+
+
+def test_lowercasing_keeps_letters_and_digits_so_the_automaton_finds_word_boundaries() -> None:
+    """The matcher takes the automaton's hits as word-bounded without looking at the text again:
+    every character that ``lower_same_length`` lowercases is a letter or digit exactly when its
+    lowercase form is one."""
+    from services.enrich.vocabulary import lower_same_length
+
+    every = "".join(map(chr, range(0x110000)))
+    lowered = lower_same_length(every)
+    assert len(lowered) == len(every)
+    assert [c for c, low in zip(every, lowered, strict=True) if c.isalnum() != low.isalnum()] == []
