@@ -229,7 +229,7 @@ class TopicRules:
         words = _words(text.lower().replace("’", "'"))
         # Each distinct word is stemmed once per process (PyStemmer's own cache still costs a call per word).
         cache = self._stem_cache
-        new = [w for w in set(words) if w not in cache]
+        new = list(set(words).difference(cache))
         if new:
             if len(cache) > _STEM_CACHE_MAX:
                 cache.clear()
