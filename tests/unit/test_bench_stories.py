@@ -1,4 +1,4 @@
-"""The benchmark's generated stories: realistic size, deterministic, and leads as varied as real copy."""
+"""The benchmark's generated stories (realistic size, deterministic, leads as varied as real copy) and its rate search."""
 
 from __future__ import annotations
 
@@ -52,3 +52,26 @@ def test_warmth_reports_both_costs(monkeypatch: pytest.MonkeyPatch, capsys: pyte
     warmth.main()
     line = capsys.readouterr().out
     assert line.startswith("enrichment CPU per story: back to back ") and pauses in line
+
+
+async def test_the_rate_search_confirms_lower_while_a_long_run_grows_its_lag() -> None:
+    """A wire that holds 300 stories/s for a 10 s probe but only 160/s for a minute: the search probes
+    up to 400, bisects to 300, and the long runs step down by 0.8 until one holds (150)."""
+    from bench.pipeline import Pipeline, RateRun
+
+    tried: list[tuple[float, float]] = []
+
+    async def at_rate(rate: float, seconds: float) -> RateRun:
+        tried.append((rate, seconds))
+        holds = rate <= (320 if seconds < 60 else 160)
+        last = 20.0 if holds else 3000.0
+        return RateRun(rate=rate, sent=100, accepted=100, delivered=100, latencies_ms=[20.0, last], elapsed_s=1.0,
+                       send_behind_s=0.0, first_p50_ms=20.0, last_p50_ms=last, backlog_end=0)
+
+    pipeline = Pipeline.__new__(Pipeline)
+    pipeline.at_rate = at_rate  # type: ignore[method-assign]
+    probes, confirmed = await pipeline.search(200, 200, 10, 60, 3000, lambda line: None)
+    assert [r for r, _ in tried] == [200, 400, 300, 300, 240, 190, 150]
+    assert [s for _, s in tried] == [10, 10, 10, 60, 60, 60, 60]
+    assert confirmed is not None and confirmed.rate == 150 and confirmed.sustained
+    assert [p.sustained for p in probes] == [True, False, True]
