@@ -35,6 +35,8 @@ SHORT_SCALE = 0.5  # ... needs only half a rule's threshold
 
 _STEM_CACHE_MAX = 200_000  # distinct words; the cache starts again when it is full
 _WORD = re.compile(r"[^\W_]+(?:'(?!s\b)[^\W_]+)?")  # "russia's" -> "russia", "s"; "o'neill" stays one word
+
+
 # ``_words`` finds the same words faster: every character that is neither a word character nor an
 # apostrophe becomes a space (no ``_WORD`` match spans one), ``str.split`` cuts there, and only the
 # chunks that are not plain letters and digits (an apostrophe or an underscore in them) go through ``_WORD``.
