@@ -1,6 +1,6 @@
 """What a story's enrichment costs back to back, and with pauses between stories, in one process.
 
-    python -m bench.warmth [--stories 500] [--pause-ms 20] [--spin]
+    python -m bench.warmth [--stories 500] [--pause-ms 20] [--spin] [--parts]
 
 The same stories through the same enricher (``Enricher.enrich`` and indexing for related links),
 first one after another, then with a pause after each, as at a moderate filing rate. Prints the CPU
@@ -10,6 +10,9 @@ same story does in a busy stream. The wire's benchmark shows the same in its CPU
 at 50 and 200 stories/s against stories pushed at once. ``--spin`` fills the pauses with a busy loop
 instead of sleeping, so the process keeps its core: if a story still costs more after a pause, it is
 not the sleep itself (going idle, being descheduled) but what the pause did to the caches.
+``--parts`` also prints what each part of the enrichment costs back to back, one part after another
+for each story as ``Enricher.enrich`` runs them (HTML to text, lead, entities, subjects, related
+search, indexing).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from datetime import UTC, datetime
 
 from bench.stories import story
 from schemas.events import ArticleFiled
-from services.enrich.core import new_enricher
+from services.enrich.core import RELATED_K, Enricher, new_enricher
+from services.enrich.text import html_to_text, lead
 from services.ingest.core import sanitise_html
 
 
@@ -31,6 +35,7 @@ def main() -> None:
     parser.add_argument("--pause-ms", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--spin", action="store_true", help="busy-wait through the pauses instead of sleeping")
+    parser.add_argument("--parts", action="store_true", help="also the CPU per story of each part, back to back")
     args = parser.parse_args()
     enricher = new_enricher()
     now = datetime.now(UTC)
@@ -68,6 +73,36 @@ def main() -> None:
     pauses = f"{args.pause_ms:g} ms {'busy-waiting' if args.spin else 'sleeping'} pauses"
     print(f"enrichment CPU per story: back to back {back_to_back:,.0f} µs; with {pauses} "
           f"{with_pauses:,.0f} µs ({with_pauses / back_to_back:.2f} x), {len(busy)} stories each")
+    if args.parts:
+        spent_by = parts(enricher, busy, now)
+        print("by part, back to back: " + ", ".join(f"{name} {us:,.0f} µs" for name, us in spent_by.items()))
+
+
+def parts(enricher: Enricher, events: list[ArticleFiled], now: datetime) -> dict[str, float]:
+    """CPU per story of each part of ``Enricher.enrich`` and of indexing, as they run for each story."""
+    spent: dict[str, float] = {}
+
+    def timed(name: str, began: float) -> float:
+        ended = time.process_time()
+        spent[name] = spent.get(name, 0.0) + ended - began
+        return ended
+
+    for event in events:
+        began = time.process_time()
+        text = html_to_text(event.body_html)
+        began = timed("HTML to text", began)
+        article_lead = lead(text)
+        began = timed("lead", began)
+        tags, _ = enricher.entities(event.headline, text)
+        began = timed("entities", began)
+        enricher.topics.subjects(event.headline, text)
+        began = timed("subjects", began)
+        ids = [t.id for t in tags]
+        enricher.index.search(event.headline, article_lead, ids, now=now, k=RELATED_K, exclude_article_id=event.article_id)
+        began = timed("related search", began)
+        enricher.index_article(event.article_id, event.headline, article_lead, ids, now)
+        timed("indexing", began)
+    return {name: seconds / len(events) * 1e6 for name, seconds in spent.items()}
 
 
 if __name__ == "__main__":

@@ -54,6 +54,26 @@ def test_warmth_reports_both_costs(monkeypatch: pytest.MonkeyPatch, capsys: pyte
     assert line.startswith("enrichment CPU per story: back to back ") and pauses in line
 
 
+def test_warmth_parts_add_up_to_the_enrichment_it_times() -> None:
+    import uuid
+    from datetime import UTC, datetime
+
+    from bench import warmth
+    from schemas.events import ArticleFiled
+    from services.enrich.core import new_enricher
+    from services.ingest.core import sanitise_html
+
+    now = datetime.now(UTC)
+    events = [ArticleFiled(event_id=str(uuid.uuid4()), article_id=f"urn:newswire:article:w-{n}", version=1, occurred_at=now,
+                           correlation_id="t", headline=str(s["headline"]), body_html=sanitise_html(str(s["body"])))
+              for n, s in enumerate(story(n, 5) for n in range(30))]
+    enricher = new_enricher()
+    spent = warmth.parts(enricher, events, now)
+    assert list(spent) == ["HTML to text", "lead", "entities", "subjects", "related search", "indexing"]
+    assert all(us >= 0 for us in spent.values()) and spent["entities"] > 0
+    assert len(enricher.index) == 30  # every story was indexed, as the worker does
+
+
 async def test_the_rate_search_confirms_lower_while_a_long_run_grows_its_lag() -> None:
     """A wire that holds 300 stories/s for a 10 s probe but only 160/s for a minute: the search probes
     up to 400, bisects to 300, and the long runs step down by 0.8 until one holds (150)."""
