@@ -278,8 +278,15 @@ class RelatedIndex:
         if lo:
             doc = doc.astype(np.intp) - lo
         tf = np.frombuffer(gathered_tfs, dtype=np.uint16).astype(np.float64)
-        idf_of = np.repeat([idf for _, idf in matched], sizes)
-        return np.bincount(doc, weights=idf_of * tf * (K1 + 1) / (tf + denom_len[doc]), minlength=size)
+        # idf * tf * (K1 + 1) / (tf + denom), computed in place: the same operations in the same
+        # order as the expression, without a temporary array of every posting for each of them
+        weights = np.repeat([idf for _, idf in matched], sizes)
+        weights *= tf
+        weights *= K1 + 1
+        denom = denom_len[doc]
+        denom += tf
+        weights /= denom
+        return np.bincount(doc, weights=weights, minlength=size)
 
     def search(
         self,
@@ -317,8 +324,12 @@ class RelatedIndex:
         n_docs = len(self._doc_len)
         if lo >= n_docs:
             return []
-        doc_len = np.frombuffer(self._doc_len, dtype=np.uint32)[lo:n_docs].astype(np.float64)
-        denom_len = K1 * (1 - B + B * doc_len / avgdl)
+        # K1 * (1 - B + B * doc_len / avgdl), in place (the same operations, in the same order)
+        denom_len = np.frombuffer(self._doc_len, dtype=np.uint32)[lo:n_docs].astype(np.float64)
+        denom_len *= B
+        denom_len /= avgdl
+        denom_len += 1 - B
+        denom_len *= K1
         idfs: list[float] = []
         matched: list[tuple[int, float]] = []  # (term, idf) of the query terms some live document has
         for term in sorted(query):
