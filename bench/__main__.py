@@ -35,7 +35,8 @@ from redis.asyncio import Redis
 from bench.latency import machine
 from bench.loadgen import Follower
 from bench.pipeline import SERVICES, IngestRun, Pipeline, RateRun, Wire, cpu_seconds, ingest_only, prepare_bodies
-from bench.procs import Children, load_average, percentile, python_module, run_async, terminate_on_signals
+from bench.procs import Children, load_average, percentile, python_module, terminate_on_signals
+from services.wire.loop import run_on_uvloop
 from services.wire.redis_server import RedisServer
 
 
@@ -211,7 +212,7 @@ def run_peer(report: Report, children: Children, url: str, pool: str) -> None:
     else:
         names = {f"celery-{i}": [*flags, "--pool", "solo", "-n", f"solo{i}@%h"] for i in (1, 2)}
         label = "peer: Celery chain, 2 solo worker processes"
-    run_async(flush(url))
+    run_on_uvloop(flush(url))
     for name, worker_args in names.items():
         children.start(name, python_module("celery", "-A", "bench.peer_celery", "worker", *worker_args), env)
     try:
@@ -377,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
             report.redis_desc = (f"{described}, {origin}; one server for all three systems "
                                  "(wire, peer and floor on db numbers of their own)")
             pid = server.process.pid if server is not None and server.process is not None else None
-            steps: list[Callable[[], None]] = [lambda: run_async(run_ours(report, children, url, pid))]
+            steps: list[Callable[[], None]] = [lambda: run_on_uvloop(run_ours(report, children, url, pid))]
             if not args.skip_others:
                 steps += [lambda: run_floor(report, with_db(url, 2), enrich=False),
                           lambda: run_floor(report, with_db(url, 2), enrich=True)]

@@ -23,9 +23,9 @@ from redis.asyncio import Redis
 
 from bench.drills_wire import eventually
 from bench.latency import machine
-from bench.procs import run_async
 from schemas.streams import Group, Stream, stream_key
 from services.wire.eventlog import EventLog
+from services.wire.loop import run_on_uvloop
 from services.wire.redis_server import RedisServer
 from services.wire.settings import Settings
 from services.wire.worker import Call, NoReads, StreamWorker
@@ -113,7 +113,7 @@ def main() -> None:
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
     parser.add_argument("--redis-url", default=None)
     args = parser.parse_args()
-    run = run_async if args.loop == "uvloop" else asyncio.run
+    run = run_on_uvloop if args.loop == "uvloop" else asyncio.run
     if args.redis_url:
         run(measure(args.redis_url, args.entries, args.batch))
         return

@@ -25,11 +25,12 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from bench.procs import percentile, run_async
+from bench.procs import percentile
 from bench.stories import story_bytes
 from schemas.codec import decode_event, encode_event
 from schemas.events import ArticleEnriched
 from services.ingest import core
+from services.wire.loop import run_on_uvloop
 
 PREFIX = "floor:{f}:"
 FILED, ENRICHED, PUBLISHED = PREFIX + "filed", PREFIX + "enriched", PREFIX + "published"
@@ -165,7 +166,7 @@ def main() -> int:
     parser.add_argument("--enrich", action="store_true", help="run the wire's enrichment in the first stage")
     args = parser.parse_args()
     count = args.stories if args.rate is None else max(1, int(args.rate * args.seconds))
-    print(json.dumps(run_async(Floor(args.redis_url, args.enrich).run(count, args.rate))))
+    print(json.dumps(run_on_uvloop(Floor(args.redis_url, args.enrich).run(count, args.rate))))
     return 0
 
 

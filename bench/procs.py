@@ -5,28 +5,16 @@ Also the small measuring helpers the pipeline benchmark shares: percentiles, RSS
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
-T = TypeVar("T")
-
-
-def run_async(main: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run`` on uvloop when it is installed (a cheaper event loop for the load side)."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main)
-    return uvloop.run(main)
 
 
 class Children:

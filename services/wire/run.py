@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable
 
 import structlog
 import uvicorn
 from litestar import Litestar
 
 from services.wire.logging import configure_logging
+from services.wire.loop import run_on_uvloop
 from services.wire.settings import Settings
 from services.wire.worker import StreamWorker
 
@@ -55,14 +55,3 @@ def run_worker(build: Callable[[Settings], StreamWorker]) -> None:
 
     run_on_uvloop(main())
 
-
-def run_on_uvloop(main: Coroutine[Any, Any, None]) -> None:
-    """``asyncio.run`` on uvloop, as uvicorn runs the HTTP services (``uvicorn[standard]`` installs it
-    where it builds): a worker's batch of one costs less CPU on it (``python -m bench.dispatch
-    --loop asyncio`` against the default). The standard loop where uvloop is missing."""
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(main)
-        return
-    uvloop.run(main)
