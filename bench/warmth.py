@@ -57,7 +57,6 @@ def main() -> None:
     for event in busy:
         enrich(event)
     back_to_back = (time.process_time() - began) / len(busy) * 1e6
-    began = time.process_time()
     spent = 0.0
     for event in paused:
         began = time.process_time()

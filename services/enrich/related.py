@@ -171,9 +171,9 @@ class RelatedIndex:
         ``vector``: its embedding, if already computed (used only with an embedder; else it is embedded here).
         """
         self.remove(article_id)
-        if self._embedder is not None:
-            self._store_vector(len(self._doc_len), self._vector(f"{headline}\n{lead}") if vector is None else vector)
         text = f"{headline}\n{lead}"
+        if self._embedder is not None:
+            self._store_vector(len(self._doc_len), self._vector(text) if vector is None else vector)
         known = self._searched_terms.pop(text, None)
         counts = Counter(known if known is not None else self._an.terms(text))
         doc = len(self._doc_len)
@@ -345,7 +345,7 @@ class RelatedIndex:
         threshold = MIN_MATCH * weight
         scores = self._scores(matched, lo, denom_len)
         if self._embedder is not None:
-            qvec = self._vector(f"{headline}\n{lead}") if vector is None else vector
+            qvec = self._vector(text) if vector is None else vector
             return self._hybrid(scores, scores >= threshold, qvec, lo, now_ts, window, entity_ids, k, exclude_article_id)
         candidates = np.flatnonzero(scores >= threshold)
         if candidates.size == 0:
