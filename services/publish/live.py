@@ -11,6 +11,7 @@ import asyncio
 import bisect
 from dataclasses import dataclass
 
+import msgspec
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -18,9 +19,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from schemas.codec import decode_event, encode_json
 from schemas.events import ArticlePublished
-from schemas.ninjs import NinjsItem
 from schemas.streams import Stream, stream_key
 from services.publish.core import valid_event_id
+from services.publish.filters import ItemFacts
 from services.wire.background import Background
 from services.wire.eventlog import StreamEntry, as_entries, as_streams
 
@@ -43,14 +44,18 @@ def position_before(ms: int) -> str:
     return "0-0" if ms <= 0 else f"{ms - 1}-{MAX_SEQ}"
 
 
-@dataclass(frozen=True)
-class Published:
-    """One item on the partner-facing stream."""
+class Published(msgspec.Struct, frozen=True, gc=False):
+    """One item on the partner-facing stream, as the tail keeps it.
+
+    Not tracked by the garbage collector, and nothing in it is (strings, ints, tuples of them):
+    the tail keeps up to ``2 * keep`` of these per partition, and full collections that walked
+    them and their decoded items paused the process for tens of ms under load.
+    """
 
     partition: int
     entry_id: str
     key: StreamId
-    item: NinjsItem
+    facts: ItemFacts  # what the partners' filters look at
     data: str  # the ninjs JSON, encoded once for every connection
     frame: bytes  # the whole SSE event when the cursor is this entry id alone (one partition)
 
@@ -89,7 +94,8 @@ def to_published(partition: int, entry: StreamEntry) -> Published | None:
     if not isinstance(event, ArticlePublished):
         return None
     data = encode_json(event.item).decode()
-    return Published(partition, entry_id, parse_id(entry_id), event.item, data, sse_frame(entry_id, data))
+    return Published(partition, entry_id, parse_id(entry_id), ItemFacts.of(event.item), data,
+                     sse_frame(entry_id, data))
 
 
 def sse_frame(event_id: str, data: str) -> bytes:

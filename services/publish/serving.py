@@ -93,10 +93,11 @@ class Serving:
         partner, compiled = entry
         chosen = []
         for published in batch:
-            earlier = follows_earlier(published.item) and await self.sent.received_earlier(name, published.item.uri)
-            if entitled(partner, compiled, published.item, received_earlier=earlier):
+            facts = published.facts
+            earlier = follows_earlier(facts) and await self.sent.received_earlier(name, facts.uri)
+            if entitled(partner, compiled, facts, received_earlier=earlier):
                 chosen.append(published)
-        self.sent.record(name, [p.item.uri for p in chosen])
+        self.sent.record(name, [p.facts.uri for p in chosen])
         return chosen
 
     async def sse(self, name: str, cursor: Cursor, heartbeat_s: float) -> AsyncIterator[bytes]:

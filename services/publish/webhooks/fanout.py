@@ -11,7 +11,7 @@ import structlog
 from schemas.events import AnyEvent, ArticlePublished
 from schemas.partners import Filters, Partner
 from schemas.streams import Group, Stream, stream_key
-from services.publish.filters import CompiledFilters, entitled, follows_earlier
+from services.publish.filters import CompiledFilters, ItemFacts, entitled, follows_earlier
 from services.publish.partners import PartnerRegistry
 from services.publish.webhooks.store import WebhookStore
 from services.wire.worker import Call, NoReads
@@ -78,10 +78,11 @@ class FanoutHandler(NoReads):
 
     async def targets(self, event: ArticlePublished, partners: Sequence[Partner]) -> list[str]:
         names: list[str] = []
-        follow_up = follows_earlier(event.item)
+        facts = ItemFacts.of(event.item)
+        follow_up = follows_earlier(facts)
         for partner in partners:
             received = follow_up and await self.registry.received_earlier(partner.name, event.article_id)
-            if entitled(partner, self.compiled(partner), event.item, received_earlier=received):
+            if entitled(partner, self.compiled(partner), facts, received_earlier=received):
                 names.append(partner.name)
         return names
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from schemas.codec import decode_event
 from schemas.events import ArticlePublished
 from schemas.streams import Stream, stream_key
-from services.publish.filters import CompiledFilters, entitled, follows_earlier
+from services.publish.filters import CompiledFilters, ItemFacts, entitled, follows_earlier
 from services.publish.partners import PartnerError, PartnerRegistry
 from services.publish.webhooks.store import DeliveryRecord, WebhookStore
 from services.wire.eventlog import StreamEntry, as_entries
@@ -52,8 +52,9 @@ async def replay(store: WebhookStore, registry: PartnerRegistry, name: str, sinc
         event = decode_event(fields)
         if not isinstance(event, ArticlePublished):
             continue
-        received = follows_earlier(event.item) and await registry.received_earlier(name, event.article_id)
-        if entitled(partner, compiled, event.item, received_earlier=received):
+        facts = ItemFacts.of(event.item)
+        received = follows_earlier(facts) and await registry.received_earlier(name, event.article_id)
+        if entitled(partner, compiled, facts, received_earlier=received):
             await store.append(name, entry_id, partition, event.article_id, event.version)
             count += 1
     return count
