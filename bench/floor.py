@@ -30,7 +30,7 @@ from bench.stories import story_bytes
 from schemas.codec import decode_event, encode_event
 from schemas.events import ArticleEnriched
 from services.ingest import core
-from services.wire.loop import run_on_uvloop
+from services.wire.loop import freeze_startup_objects, run_on_uvloop
 
 PREFIX = "floor:{f}:"
 FILED, ENRICHED, PUBLISHED = PREFIX + "filed", PREFIX + "enriched", PREFIX + "published"
@@ -122,6 +122,7 @@ class Floor:
     async def run(self, count: int, rate: float | None) -> dict[str, object]:
         await self.setup()
         payloads = [filed_fields(n) for n in range(min(count, 5000))]
+        freeze_startup_objects()  # as the wire's services do once started (the enrichment's vocabulary)
         stop = asyncio.Event()
         stages = [asyncio.create_task(self.stage(FILED, "enrich", ENRICHED, stop)),
                   asyncio.create_task(self.stage(ENRICHED, "publish", PUBLISHED, stop))]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import signal
 from collections.abc import Callable
 
@@ -12,17 +11,9 @@ import uvicorn
 from litestar import Litestar
 
 from services.wire.logging import configure_logging
-from services.wire.loop import run_on_uvloop
+from services.wire.loop import freeze_startup_objects, run_on_uvloop
 from services.wire.settings import Settings
 from services.wire.worker import StreamWorker
-
-
-def freeze_startup_objects() -> None:
-    """Keep what start-up loaded (the vocabulary, projections rebuilt from the log) out of the
-    garbage collector's full passes, which would otherwise walk all of it again and again, pausing
-    whatever story is in flight. Objects made later are collected as usual."""
-    gc.collect()
-    gc.freeze()
 
 
 def serve_http(create_app: Callable[[Settings], Litestar], host_port: Callable[[Settings], tuple[str, int]]) -> None:

@@ -96,7 +96,7 @@ def test_bad_settings_are_explained(env: dict[str, str], needle: str) -> None:
 def test_start_up_objects_are_kept_out_of_full_collections() -> None:
     import gc
 
-    from services.wire.run import freeze_startup_objects
+    from services.wire.loop import freeze_startup_objects
 
     before = gc.get_freeze_count()
     loaded = [[i] for i in range(1000)]  # containers a service keeps from start-up
