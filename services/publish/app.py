@@ -288,7 +288,7 @@ def create_app(settings: Settings, webhook_settings: WebhookSettings | None = No
             items, after = await state.serving.feed(credential.name, position, limit, wait)
         except PartnerGone:
             raise Problem(403, "Partner paused", "this partner was paused or removed", kind="partner-paused") from None
-        body = b'{"items":[' + b",".join(p.data.encode() for p in items) + b'],"next":"' + encode_cursor(after).encode() + b'"}'
+        body = b'{"items":[' + b",".join(p.data for p in items) + b'],"next":"' + encode_cursor(after).encode() + b'"}'
         return Response(body, media_type="application/json")
 
     @get("/v1/partner", summary="The calling partner's own settings", tags=["partners"])

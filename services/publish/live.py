@@ -47,17 +47,23 @@ def position_before(ms: int) -> str:
 class Published(msgspec.Struct, frozen=True, gc=False):
     """One item on the partner-facing stream, as the tail keeps it.
 
-    Not tracked by the garbage collector, and nothing in it is (strings, ints, tuples of them):
-    the tail keeps up to ``2 * keep`` of these per partition, and full collections that walked
-    them and their decoded items paused the process for tens of ms under load.
+    Not tracked by the garbage collector, and nothing in it is (strings, ints, bytes, tuples of
+    them): the tail keeps up to ``2 * keep`` of these per partition, and full collections that walked
+    them and their decoded items paused the process for tens of ms under load
+    (``python -m bench.gc_pause``). The item's JSON is kept once, inside its SSE event.
     """
 
     partition: int
     entry_id: str
     key: StreamId
     facts: ItemFacts  # what the partners' filters look at
-    data: str  # the ninjs JSON, encoded once for every connection
     frame: bytes  # the whole SSE event when the cursor is this entry id alone (one partition)
+    data_at: int  # where the ninjs JSON starts in ``frame`` (it ends before the closing blank line)
+
+    @property
+    def data(self) -> bytes:
+        """The ninjs JSON, encoded once for every connection."""
+        return self.frame[self.data_at : -2]
 
 
 @dataclass
@@ -93,14 +99,17 @@ def to_published(partition: int, entry: StreamEntry) -> Published | None:
     event = decode_event(fields)
     if not isinstance(event, ArticlePublished):
         return None
-    data = encode_json(event.item).decode()
-    return Published(partition, entry_id, parse_id(entry_id), ItemFacts.of(event.item), data,
-                     sse_frame(entry_id, data))
+    frame = sse_frame(entry_id, encode_json(event.item))
+    return Published(partition, entry_id, parse_id(entry_id), ItemFacts.of(event.item), frame,
+                     len(entry_id) + _FRAME_OVERHEAD)
 
 
-def sse_frame(event_id: str, data: str) -> bytes:
+_FRAME_OVERHEAD = len(b"id: \nevent: ninjs\ndata: ")
+
+
+def sse_frame(event_id: str, data: bytes) -> bytes:
     """One Server-Sent Event ``ninjs`` (the JSON has no newlines, so it is one ``data`` line)."""
-    return f"id: {event_id}\nevent: ninjs\ndata: {data}\n\n".encode()
+    return b"id: " + event_id.encode() + b"\nevent: ninjs\ndata: " + data + b"\n\n"
 
 
 class _Window:

@@ -237,3 +237,33 @@ async def test_admin_api(api: Api, redis: Redis) -> None:
     assert events == ["PartnerRegistered", "PartnerChanged", "PartnerRemoved"]
 
 
+
+
+async def test_with_two_partitions_events_carry_both_positions_and_whole_items(redis: Redis, redis_url: str) -> None:
+    port = free_port()
+    settings = Settings(redis_url=redis_url, heartbeat_s=0.2, consumer_name=f"t{port}", partitions=2)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None,
+                                           lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        api = Api(f"http://127.0.0.1:{port}", PartnerRegistry(redis), await issue(redis, Role.ADMIN, "ops"))
+        token = await api.partner("both", Filters(places=["belarus"]))
+        written = []
+        for n, place in enumerate(["Belarus", "Ukraine", "Belarus", "Belarus"]):
+            event = ArticlePublished(event_id=str(uuid.uuid4()), article_id=f"urn:p{n}", version=1,
+                                     occurred_at=datetime.now(UTC), correlation_id="c", source_event_id="s",
+                                     item=item(f"urn:p{n}", places=(place,)))
+            key = stream_key(Stream.PUBLISHED, n % 2)
+            written.append((await redis.xadd(key, encode_event(event))).decode())  # type: ignore[arg-type]
+        streamed = await api.stream(token, 10, last_event_id="0-0.0-0")
+        assert sorted(d["uri"] for _, d in streamed) == ["urn:p0", "urn:p2", "urn:p3"]
+        assert all(d["places"] == [{"name": "Belarus", "literal": "geo:belarus"}] for _, d in streamed)
+        assert streamed[-1][0] == f"{written[2]}.{written[3]}"  # the last event's id holds both positions
+        assert await api.stream(token, 1, last_event_id=streamed[-1][0]) == []
+        page = (await api.feed(token, since="2000-01-01T00:00:00Z")).json()
+        assert sorted(i["uri"] for i in page["items"]) == ["urn:p0", "urn:p2", "urn:p3"]
+    finally:
+        server.should_exit = True
+        await task

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from schemas.codec import encode_event
+from schemas.codec import encode_event, encode_json
 from schemas.events import ArticlePublished
 from schemas.partners import Filters, Partner
 from services.publish import core
@@ -90,5 +90,7 @@ def test_the_items_the_live_tail_keeps_give_the_garbage_collector_nothing_to_wal
     kept = len(gc.get_objects()) - before
     assert len(window.items) == 2_000
     assert kept < 20, f"{kept} objects for the collector to walk in a window of 2,000 items"
-    assert window.items[5].facts == FACTS
-    assert window.items[5].data.startswith('{"uri":"urn:newswire:article:1"')
+    kept_item = window.items[5]
+    assert kept_item.facts == FACTS
+    assert kept_item.data == encode_json(ITEM)
+    assert kept_item.frame == b"id: 1005-0\nevent: ninjs\ndata: " + encode_json(ITEM) + b"\n\n"
