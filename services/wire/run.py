@@ -11,12 +11,13 @@ import uvicorn
 from litestar import Litestar
 
 from services.wire.logging import configure_logging
-from services.wire.loop import freeze_startup_objects, run_on_uvloop
+from services.wire.loop import freeze_startup_objects, hold_collections_for_startup, run_on_uvloop
 from services.wire.settings import Settings
 from services.wire.worker import StreamWorker
 
 
 def serve_http(create_app: Callable[[Settings], Litestar], host_port: Callable[[Settings], tuple[str, int]]) -> None:
+    hold_collections_for_startup()
     settings = Settings.from_env()
     configure_logging(settings)
     host, port = host_port(settings)
@@ -28,6 +29,7 @@ def serve_http(create_app: Callable[[Settings], Litestar], host_port: Callable[[
 
 
 def run_worker(build: Callable[[Settings], StreamWorker]) -> None:
+    hold_collections_for_startup()
     settings = Settings.from_env()
     configure_logging(settings)
 

@@ -96,14 +96,18 @@ def test_bad_settings_are_explained(env: dict[str, str], needle: str) -> None:
 def test_start_up_objects_are_kept_out_of_full_collections() -> None:
     import gc
 
-    from services.wire.loop import freeze_startup_objects
+    from services.wire.loop import freeze_startup_objects, hold_collections_for_startup
 
     before = gc.get_freeze_count()
-    loaded = [[i] for i in range(1000)]  # containers a service keeps from start-up
     try:
+        hold_collections_for_startup()
+        assert not gc.isenabled()
+        loaded = [[i] for i in range(1000)]  # containers a service keeps from start-up
         freeze_startup_objects()
         assert gc.get_freeze_count() >= before + len(loaded)
+        assert gc.isenabled()
     finally:
+        gc.enable()
         gc.unfreeze()
 
 
