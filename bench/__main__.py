@@ -34,7 +34,18 @@ from redis.asyncio import Redis
 
 from bench.latency import machine
 from bench.loadgen import Follower
-from bench.pipeline import SERVICES, IngestRun, Pipeline, RateRun, Wire, cpu_seconds, ingest_only, prepare_bodies
+from bench.pipeline import (
+    GC_LOG_MS,
+    SERVICES,
+    IngestRun,
+    Pipeline,
+    RateRun,
+    Wire,
+    cpu_seconds,
+    gc_pauses,
+    ingest_only,
+    prepare_bodies,
+)
 from bench.procs import Children, load_average, percentile, python_module, terminate_on_signals
 from services.wire.loop import freeze_startup_objects, run_on_uvloop
 from services.wire.redis_server import RedisServer
@@ -67,6 +78,7 @@ class Report:
     probes: list[RateRun] = field(default_factory=list)
     confirmed: RateRun | None = None
     rss: dict[str, float] = field(default_factory=dict)
+    gc_pauses: dict[str, list[float]] = field(default_factory=dict)  # service -> its logged long collections (ms)
     cpu_per_story_us: dict[str, float] = field(default_factory=dict)
     others: list[Other] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
@@ -178,6 +190,7 @@ async def run_ours(report: Report, children: Children, url: str, redis_pid: int 
         await redis.aclose()
         for name in wire.services():
             children.stop(name)
+            report.gc_pauses[name] = gc_pauses(children.log_tail(name, chars=1 << 26))
 
 
 def run_json(argv: list[str], env: dict[str, str], timeout: float) -> dict[str, Any]:
@@ -287,6 +300,9 @@ def render(report: Report) -> str:
         add("| highest rate sustained | none of the probed rates |")
     if report.rss:
         add("| memory (RSS) at the end | " + ", ".join(f"{k} {v:.0f} MB" for k, v in report.rss.items()) + " |")
+    if report.gc_pauses:
+        add(f"| garbage collections that paused a service {GC_LOG_MS} ms or more, after start-up: how many, longest | "
+            + ", ".join(f"{k} {len(v)}" + (f", {max(v):.0f} ms" if v else "") for k, v in report.gc_pauses.items()) + " |")
     if report.cpu_per_story_us:
         add("| CPU per story while pushed at once | "
             + ", ".join(f"{k} {v:,.0f} µs" for k, v in report.cpu_per_story_us.items()) + " |")

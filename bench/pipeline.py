@@ -8,6 +8,7 @@ search for the highest rate sustained without growing lag.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 import uuid
@@ -28,6 +29,7 @@ from schemas.streams import Stream, stream_key
 from services.ingest.core import new_article_id
 from services.publish.partners import PartnerRegistry
 from services.wire.credentials import Role, issue
+from services.wire.loop import EV_GC_PAUSE
 from services.wire.redis_server import free_port
 from services.wire.worker import WORKERS_KEY
 
@@ -38,6 +40,7 @@ MAX_LAG_MS = 1000.0
 MIN_SEARCH_RATE = 20.0
 CONFIRM_TRIES = 5  # long runs at the best probe and below it, until one is sustained
 CONFIRM_STEP = 0.8  # each try at this much of the last
+GC_LOG_MS = 10  # the services log every garbage collection that pauses them this long
 
 
 @dataclass
@@ -117,7 +120,8 @@ class Wire:
     def env(self) -> dict[str, str]:
         return {**os.environ, "REDIS_URL": self.redis_url, "NEWSWIRE_INGEST_PORT": str(self.ingest_port),
                 "NEWSWIRE_PUBLISH_PORT": str(self.publish_port), "NEWSWIRE_DURABILITY": self.durability,
-                "NEWSWIRE_LOG_FORMAT": "json", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+                "NEWSWIRE_LOG_FORMAT": "json", "NEWSWIRE_GC_LOG_MS": str(GC_LOG_MS),
+                "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
 
     async def credentials(self, redis: Redis) -> None:
         self.editor_key = await issue(redis, Role.EDITOR, EDITOR, replace=True)
@@ -314,3 +318,18 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def gc_pauses(log_text: str) -> list[float]:
+    """The pauses (ms) of the garbage collections a service logged (``gc.pause``, JSON lines)."""
+    found = []
+    for line in log_text.splitlines():
+        if EV_GC_PAUSE not in line:
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("event") == EV_GC_PAUSE:
+            found.append(float(record["ms"]))
+    return found

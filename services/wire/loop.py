@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -38,3 +39,24 @@ def freeze_startup_objects() -> None:
     gc.collect()
     gc.freeze()
     gc.enable()
+
+
+EV_GC_PAUSE = "gc.pause"
+
+
+def log_long_collections(threshold_ms: float, log: Callable[..., Any]) -> Callable[[str, dict[str, int]], None]:
+    """Call ``log(EV_GC_PAUSE, generation=…, ms=…, collected=…)`` after every garbage collection of
+    this process that took ``threshold_ms`` or more (each one paused whatever was in flight in it).
+    Returns the callback it installed (``gc.callbacks.remove`` takes it out)."""
+    began = [0.0]
+
+    def watch(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+            return
+        ms = (time.perf_counter() - began[0]) * 1000
+        if ms >= threshold_ms:
+            log(EV_GC_PAUSE, generation=info["generation"], ms=round(ms, 2), collected=info["collected"])
+
+    gc.callbacks.append(watch)
+    return watch

@@ -11,9 +11,17 @@ import uvicorn
 from litestar import Litestar
 
 from services.wire.logging import configure_logging
-from services.wire.loop import freeze_startup_objects, hold_collections_for_startup, run_on_uvloop
+from services.wire.loop import freeze_startup_objects, hold_collections_for_startup, log_long_collections, run_on_uvloop
 from services.wire.settings import Settings
 from services.wire.worker import StreamWorker
+
+
+def started(settings: Settings) -> None:
+    """Once a service has started: its start-up objects frozen, and (with ``NEWSWIRE_GC_LOG_MS``)
+    every long garbage collection from then on logged as a warning."""
+    freeze_startup_objects()
+    if settings.gc_log_ms > 0:
+        log_long_collections(settings.gc_log_ms, structlog.get_logger().warning)
 
 
 def serve_http(create_app: Callable[[Settings], Litestar], host_port: Callable[[Settings], tuple[str, int]]) -> None:
@@ -23,7 +31,7 @@ def serve_http(create_app: Callable[[Settings], Litestar], host_port: Callable[[
     host, port = host_port(settings)
     structlog.get_logger().info("http.listening", host=host, port=port)
     app = create_app(settings)
-    app.on_startup.append(freeze_startup_objects)  # after the app's own start-up hooks
+    app.on_startup.append(lambda: started(settings))  # after the app's own start-up hooks
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,
                 timeout_graceful_shutdown=5, lifespan="on")
 
@@ -40,7 +48,7 @@ def run_worker(build: Callable[[Settings], StreamWorker]) -> None:
             loop.add_signal_handler(sig, stop.set)
         worker = build(settings)
         await worker.start()
-        freeze_startup_objects()
+        started(settings)
         try:
             await stop.wait()
         finally:

@@ -67,6 +67,7 @@ class Settings:
     claim_interval_ms: int = 5_000
     max_deliveries: int = 5  # then the entry goes to the dead-letter stream
     heartbeat_s: float = 15.0  # SSE comment lines, so proxies keep the connection
+    gc_log_ms: int = 0  # log every garbage collection that pauses the process this long (0: none)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -98,4 +99,5 @@ class Settings:
             claim_interval_ms=_int(env, "NEWSWIRE_CLAIM_INTERVAL_MS", defaults.claim_interval_ms, minimum=50),
             max_deliveries=_int(env, "NEWSWIRE_MAX_DELIVERIES", defaults.max_deliveries, minimum=1),
             heartbeat_s=_int(env, "NEWSWIRE_HEARTBEAT_MS", int(defaults.heartbeat_s * 1000), minimum=100) / 1000,
+            gc_log_ms=_int(env, "NEWSWIRE_GC_LOG_MS", defaults.gc_log_ms),
         )

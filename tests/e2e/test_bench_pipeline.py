@@ -30,6 +30,8 @@ def test_pipeline_bench_prints_its_table() -> None:
                 "| end to end at 1,000 stories/s", "| highest rate sustained", "| memory (RSS) at the end",
                 "| newswire: HTTP ingest", "| floor: bare redis-py loop", "| peer: Celery chain, prefork"):
         assert row in out, f"missing row {row!r} in:\n{out}"
+    pauses = re.search(r"garbage collections that paused a service 10 ms or more.*\| ingest (\d+)(, \d+ ms)?, enrich (\d+)", out)
+    assert pauses is not None, out  # counted from the services' own gc.pause log lines
     rss = re.search(r"ingest (\d+) MB, enrich (\d+) MB, publish (\d+) MB", out)
     assert rss is not None and all(int(mb) > 0 for mb in rss.groups()), out
     # every story filed in the fixed-rate runs reached the partner

@@ -27,3 +27,16 @@ def test_benchmark_runs(module: str, args: list[str], needle: str) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "machine:" in done.stdout
     assert needle in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "needle"),
+    [
+        ("bench.gc_pause", ["--items", "500", "--distinct", "20", "--repeat", "2"], "full collection: best"),
+        ("bench.startup", ["--repeat", "1"], "enrich   ready in"),
+    ],
+)
+def test_process_benchmark_runs(module: str, args: list[str], needle: str) -> None:
+    done = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert needle in done.stdout

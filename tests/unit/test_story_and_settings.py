@@ -81,6 +81,8 @@ def test_settings_from_env() -> None:
     assert settings.partitions == 4
     assert settings.ingest_port == 9000
     assert Settings.from_env({}).durability is Durability.ALWAYS
+    assert Settings.from_env({}).gc_log_ms == 0
+    assert Settings.from_env({"NEWSWIRE_GC_LOG_MS": "25"}).gc_log_ms == 25
 
 
 @pytest.mark.parametrize(
@@ -109,6 +111,29 @@ def test_start_up_objects_are_kept_out_of_full_collections() -> None:
     finally:
         gc.enable()
         gc.unfreeze()
+
+
+def test_long_collections_are_logged_and_short_ones_not() -> None:
+    import gc
+    import json
+
+    from bench.pipeline import gc_pauses
+    from services.wire.loop import EV_GC_PAUSE, log_long_collections
+
+    logged: list[tuple[str, dict[str, object]]] = []
+    every = log_long_collections(0, lambda event, **fields: logged.append((event, fields)))
+    never = log_long_collections(60_000, lambda event, **fields: logged.append(("too short to log", fields)))
+    try:
+        gc.collect()
+    finally:
+        gc.callbacks.remove(every)
+        gc.callbacks.remove(never)
+    assert [(event, fields["generation"]) for event, fields in logged] == [(EV_GC_PAUSE, 2)]
+    pause = logged[0][1]
+    assert isinstance(pause["ms"], float) and pause["ms"] >= 0 and isinstance(pause["collected"], int)
+    lines = [json.dumps({"event": EV_GC_PAUSE, "ms": 12.5, "generation": 2}), "not json gc.pause",
+             json.dumps({"event": "article.enriched", "note": "gc.pause"}), json.dumps({"event": EV_GC_PAUSE, "ms": 40})]
+    assert gc_pauses("\n".join(lines)) == [12.5, 40.0]
 
 
 def test_workers_run_on_uvloop() -> None:
