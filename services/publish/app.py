@@ -154,7 +154,7 @@ class PublishState:
         self.directory = PartnerDirectory(self.registry)
         # The live tail's blocking read and catch-up reads use their own pool, apart from the worker's.
         self.tail_redis: Redis = connect(settings)
-        self.tail = LiveTail(self.tail_redis, settings.partitions)
+        self.tail = LiveTail(self.tail_redis, settings.partitions, keep=settings.tail_keep)
         self.webhooks = WebhookService(self.redis, settings, webhook_settings, self.registry)
         self.sent = SentLog(self.registry)
         self.serving = Serving(self.tail, self.directory, self.sent, settings.partitions)

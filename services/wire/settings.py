@@ -68,6 +68,7 @@ class Settings:
     max_deliveries: int = 5  # then the entry goes to the dead-letter stream
     heartbeat_s: float = 15.0  # SSE comment lines, so proxies keep the connection
     gc_log_ms: int = 0  # log every garbage collection that pauses the process this long (0: none)
+    tail_keep: int = 10_000  # recent items per partition the partner API serves from memory (up to twice this)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -100,4 +101,5 @@ class Settings:
             max_deliveries=_int(env, "NEWSWIRE_MAX_DELIVERIES", defaults.max_deliveries, minimum=1),
             heartbeat_s=_int(env, "NEWSWIRE_HEARTBEAT_MS", int(defaults.heartbeat_s * 1000), minimum=100) / 1000,
             gc_log_ms=_int(env, "NEWSWIRE_GC_LOG_MS", defaults.gc_log_ms),
+            tail_keep=_int(env, "NEWSWIRE_TAIL_KEEP", defaults.tail_keep, minimum=100),
         )

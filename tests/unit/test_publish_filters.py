@@ -94,3 +94,17 @@ def test_the_items_the_live_tail_keeps_give_the_garbage_collector_nothing_to_wal
     assert kept_item.facts == FACTS
     assert kept_item.data == encode_json(ITEM)
     assert kept_item.frame == b"id: 1005-0\nevent: ninjs\ndata: " + encode_json(ITEM) + b"\n\n"
+
+
+def test_the_window_keeps_at_most_twice_its_size_and_knows_where_it_is_complete() -> None:
+    window = _Window("0-0")
+    for n in range(250):
+        published = to_published(0, _entry(n))
+        assert published is not None
+        window.append(published, keep=100)
+    assert 100 <= len(window.items) <= 200
+    first = window.items[0].entry_id
+    assert not window.covers("1000-0")  # the oldest entries are gone: a resume from there reads Redis
+    assert window.covers(first) and window.covers("1249-0")
+    assert [p.entry_id for p in window.after("1240-0", 5)] == [f"{1241 + n}-0" for n in range(5)]
+    assert [p.entry_id for p in window.after(first, 1_000)] == [p.entry_id for p in window.items[1:]]

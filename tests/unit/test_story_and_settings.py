@@ -83,12 +83,15 @@ def test_settings_from_env() -> None:
     assert Settings.from_env({}).durability is Durability.ALWAYS
     assert Settings.from_env({}).gc_log_ms == 0
     assert Settings.from_env({"NEWSWIRE_GC_LOG_MS": "25"}).gc_log_ms == 25
+    assert Settings.from_env({}).tail_keep == 10_000
+    assert Settings.from_env({"NEWSWIRE_TAIL_KEEP": "500"}).tail_keep == 500
 
 
 @pytest.mark.parametrize(
     ("env", "needle"),
     [({"NEWSWIRE_DURABILITY": "sometimes"}, "fsync-always"), ({"NEWSWIRE_PARTITIONS": "0"}, "at least 1"),
-     ({"NEWSWIRE_INGEST_PORT": "eighty"}, "integer"), ({"NEWSWIRE_LOG_FORMAT": "xml"}, "console or json")],
+     ({"NEWSWIRE_INGEST_PORT": "eighty"}, "integer"), ({"NEWSWIRE_TAIL_KEEP": "10"}, "at least 100"),
+     ({"NEWSWIRE_LOG_FORMAT": "xml"}, "console or json")],
 )
 def test_bad_settings_are_explained(env: dict[str, str], needle: str) -> None:
     with pytest.raises(SettingsError, match=needle):
