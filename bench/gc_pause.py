@@ -1,6 +1,8 @@
-"""What a full garbage collection costs the publish process with its live tail full.
+"""What a full garbage collection costs the publish process with its live tail full, or the enrich
+process with its related-links archive grown.
 
     python -m bench.gc_pause [--items 20000] [--distinct 300] [--repeat 5]
+    python -m bench.gc_pause --archive 30000
 
 The publish process keeps recent published items in memory for its SSE and feed partners (up to
 twice ``keep``, 10,000, per partition). This fills one window with ``--items`` items decoded from
@@ -9,7 +11,8 @@ own enricher, each decoded again for every entry), freezes what was there before
 does once started, and times full collections (``gc.collect()``): best and median of ``--repeat``.
 It prints the objects the collector tracks and the time of a full pass. Python starts full passes
 by itself as tracked objects accumulate, and each one pauses the process (every story in flight
-in it) for that long.
+in it) for that long. ``--archive N`` instead enriches and indexes N generated stories (as the
+enrich worker does with every story published) and times full collections of that process.
 """
 
 from __future__ import annotations
@@ -60,7 +63,11 @@ def main() -> None:
     parser.add_argument("--distinct", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--archive", type=int, default=0, help="time the enrich process with this many stories indexed")
     args = parser.parse_args()
+    if args.archive:
+        archive(args.archive, args.seed, args.repeat)
+        return
     fields = entries(args.distinct, args.seed)
     freeze_startup_objects()
     empty = _timed(args.repeat)
@@ -79,6 +86,24 @@ def main() -> None:
           f"peak RSS {grown:,.0f} MB more")
     print(f"full collection: best {min(full):.2f} ms, median {statistics.median(full):.2f} ms "
           f"(with the window empty: best {min(empty):.2f} ms, median {statistics.median(empty):.2f} ms)")
+
+
+def archive(stories: int, seed: int, repeat: int) -> None:
+    enricher = new_enricher()
+    now = datetime.now(UTC)
+    freeze_startup_objects()
+    tracked_before = len(gc.get_objects())
+    for n in range(stories):
+        s = story(n, seed)
+        filed = ArticleFiled(event_id=str(uuid.uuid4()), article_id=f"urn:newswire:article:gc-{n}", version=1,
+                             occurred_at=now, correlation_id="gc", headline=str(s["headline"]),
+                             body_html=sanitise_html(str(s["body"])))
+        found = enricher.enrich(filed, now)
+        enricher.index_article(filed.article_id, filed.headline, found.lead, [t.id for t in found.tags], now)
+    full = _timed(repeat)
+    tracked = len(gc.get_objects()) - tracked_before
+    print(f"enricher with {len(enricher.index):,} stories indexed: {tracked:,} more objects tracked by the collector")
+    print(f"full collection: best {min(full):.2f} ms, median {statistics.median(full):.2f} ms")
 
 
 def _timed(repeat: int) -> list[float]:

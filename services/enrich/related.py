@@ -102,7 +102,10 @@ class RelatedIndex:
         self._published: array[float] = array("d")
         self._latest: array[float] = array("d")  # running maximum of _published: bisect for the window start
         self._alive = bytearray()
-        self._doc_terms: list[array[int]] = []
+        # every document's term ids one after another, and where each document's end: one array, not
+        # one per document, so the garbage collector has nothing more to walk as the archive grows
+        self._doc_term_ids: array[int] = array("I")
+        self._doc_term_end: array[int] = array("Q")
         self._doc_entities: list[tuple[int, ...]] = []
         self._doc_article: list[str] = []
         self._doc_headline: list[str] = []
@@ -195,7 +198,8 @@ class RelatedIndex:
         self._published.append(ts)
         self._latest.append(max(ts, self._latest[-1]) if self._latest else ts)
         self._alive.append(1)
-        self._doc_terms.append(terms)
+        self._doc_term_ids.extend(terms)
+        self._doc_term_end.append(len(self._doc_term_ids))
         self._doc_entities.append(self._entities(entity_ids, create=True))
         self._doc_article.append(article_id)
         self._doc_headline.append(headline)
@@ -208,21 +212,28 @@ class RelatedIndex:
         if doc is None:
             return
         self._alive[doc] = 0
-        for t in self._doc_terms[doc]:
+        for t in self._terms_of(doc):
             self._df[t] -= 1
         self._total_len -= self._doc_len[doc]
-        self._doc_terms[doc] = array("I")
         self._doc_entities[doc] = ()
         self._doc_headline[doc] = ""
         self._dead += 1
         if self._dead > 1000 and self._dead > len(self._by_article):
             self._compact()
 
+    def _terms_of(self, doc: int) -> array[int]:
+        """The term ids of document ``doc``."""
+        return self._doc_term_ids[self._doc_term_end[doc - 1] if doc else 0 : self._doc_term_end[doc]]
+
     def _compact(self) -> None:
         """Rebuild without removed documents (document numbers change; nothing outside sees them)."""
         live = sorted(self._by_article.values())
-        old = (self._doc_article, self._doc_headline, self._doc_entities, self._published, self._doc_terms)
-        articles, headlines, entities, published, doc_terms = old
+        old = (self._doc_article, self._doc_headline, self._doc_entities, self._published)
+        articles, headlines, entities, published = old
+        term_ids, term_end = array("I"), array("Q")
+        for d in live:
+            term_ids.extend(self._terms_of(d))
+            term_end.append(len(term_ids))
         remap = {d: i for i, d in enumerate(live)}
         post_docs: list[array[int]] = [array("I") for _ in self._post_docs]
         post_tfs: list[array[int]] = [array("H") for _ in self._post_tfs]
@@ -236,7 +247,7 @@ class RelatedIndex:
         self._published = array("d", (published[d] for d in live))
         self._latest = array("d", itertools.accumulate(self._published, max))
         self._alive = bytearray(b"\x01" * len(live))
-        self._doc_terms = [doc_terms[d] for d in live]
+        self._doc_term_ids, self._doc_term_end = term_ids, term_end
         self._doc_entities = [entities[d] for d in live]
         self._doc_article = [articles[d] for d in live]
         self._doc_headline = [headlines[d] for d in live]

@@ -138,3 +138,25 @@ def test_an_article_searched_for_then_added_is_indexed_as_one_only_added() -> No
     for n in range(related.SEARCHED_KEPT + 10):  # what is kept for later indexing stays bounded
         searched.search(f"Query {n}", "Belarus", [], now=T0 + timedelta(days=2))
     assert len(searched._searched_terms) == related.SEARCHED_KEPT
+
+
+def test_removals_and_compaction_score_as_an_index_of_only_what_is_left() -> None:
+    topics = ["budget vote parliament tax", "troops border drills", "coffee harvest prices", "storm flooding harbour"]
+    words = ["amber", "basalt", "cedar", "delta", "ember", "fjord", "granite", "heron", "indigo", "juniper", "kestrel",
+             "lagoon", "marble"]
+    stories = [(f"s{n:04d}", f"{topics[n % 4]} report {words[n % 11]}", f"More on {topics[(n + 1) % 4]} near {words[n % 13]}.",
+                [], T0) for n in range(3000)]
+    kept = [s for n, s in enumerate(stories) if n % 3 == 0]
+    shrunk, fresh = RelatedIndex(), RelatedIndex()
+    for story in stories:
+        shrunk.add(*story)
+    for n, story in enumerate(stories):
+        if n % 3:
+            shrunk.remove(story[0])  # 2,000 removals: a compaction part of the way, removals after it
+    for story in kept:
+        fresh.add(*story)
+    assert len(shrunk) == len(fresh) == 1000
+    for topic, word in itertools.product(topics, words[::3]):
+        query = (f"{topic} report {word}", f"More on {topic} near {word}.")
+        got = shrunk.search(*query, [], now=T0, k=8)
+        assert got and got == fresh.search(*query, [], now=T0, k=8)
