@@ -33,6 +33,7 @@ def test_benchmark_runs(module: str, args: list[str], needle: str) -> None:
     ("module", "args", "needle"),
     [
         ("bench.gc_pause", ["--items", "500", "--distinct", "20", "--repeat", "2"], "full collection: best"),
+        ("bench.gc_pause", ["--archive", "50", "--repeat", "2"], "enricher with 50 stories indexed"),
         ("bench.startup", ["--repeat", "1"], "enrich   ready in"),
     ],
 )
