@@ -23,30 +23,36 @@ import resource
 import statistics
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from bench.stories import story
 from schemas.codec import encode_event
 from schemas.events import ArticleEnriched, ArticleFiled, ArticlePublished
-from services.enrich.core import new_enricher
+from services.enrich.core import Enricher, Enrichment, new_enricher
 from services.ingest.core import sanitise_html
 from services.publish import core
 from services.publish.live import _Window, to_published
 from services.wire.loop import freeze_startup_objects
 
 
-def entries(distinct: int, seed: int) -> list[dict[bytes, bytes]]:
-    """The stream fields of ``distinct`` published items made the wire's way (filed, enriched, built)."""
-    enricher = new_enricher()
-    now = datetime.now(UTC)
-    out = []
-    for n in range(distinct):
+def enriched_stories(enricher: Enricher, count: int, seed: int, now: datetime) -> Iterator[tuple[ArticleFiled, Enrichment]]:
+    """``count`` generated stories filed, enriched and indexed for related links, as the enrich worker does."""
+    for n in range(count):
         s = story(n, seed)
         filed = ArticleFiled(event_id=str(uuid.uuid4()), article_id=f"urn:newswire:article:gc-{n}", version=1,
                              occurred_at=now, correlation_id="gc", headline=str(s["headline"]),
                              body_html=sanitise_html(str(s["body"])))
         found = enricher.enrich(filed, now)
         enricher.index_article(filed.article_id, filed.headline, found.lead, [t.id for t in found.tags], now)
+        yield filed, found
+
+
+def entries(distinct: int, seed: int) -> list[dict[bytes, bytes]]:
+    """The stream fields of ``distinct`` published items made the wire's way (filed, enriched, built)."""
+    now = datetime.now(UTC)
+    out = []
+    for filed, found in enriched_stories(new_enricher(), distinct, seed, now):
         enriched = ArticleEnriched(event_id=str(uuid.uuid4()), article_id=filed.article_id, version=1, occurred_at=now,
                                    correlation_id="gc", source_event_id=filed.event_id, source_entry_id="1-0",
                                    tags=found.tags, subjects=found.subjects, related=found.related)
@@ -93,13 +99,8 @@ def archive(stories: int, seed: int, repeat: int) -> None:
     now = datetime.now(UTC)
     freeze_startup_objects()
     tracked_before = len(gc.get_objects())
-    for n in range(stories):
-        s = story(n, seed)
-        filed = ArticleFiled(event_id=str(uuid.uuid4()), article_id=f"urn:newswire:article:gc-{n}", version=1,
-                             occurred_at=now, correlation_id="gc", headline=str(s["headline"]),
-                             body_html=sanitise_html(str(s["body"])))
-        found = enricher.enrich(filed, now)
-        enricher.index_article(filed.article_id, filed.headline, found.lead, [t.id for t in found.tags], now)
+    for _ in enriched_stories(enricher, stories, seed, now):
+        pass
     full = _timed(repeat)
     tracked = len(gc.get_objects()) - tracked_before
     print(f"enricher with {len(enricher.index):,} stories indexed: {tracked:,} more objects tracked by the collector")
