@@ -102,8 +102,8 @@ class RelatedIndex:
         self._published: array[float] = array("d")
         self._latest: array[float] = array("d")  # running maximum of _published: bisect for the window start
         self._alive = bytearray()
-        # every document's term ids one after another, and where each document's end: one array, not
-        # one per document, so the garbage collector has nothing more to walk as the archive grows
+        # every document's term ids one after another, and where each document's ids end: one array,
+        # not one per document, so the garbage collector has no more to walk as the archive grows
         self._doc_term_ids: array[int] = array("I")
         self._doc_term_end: array[int] = array("Q")
         self._doc_entities: list[tuple[int, ...]] = []

@@ -41,7 +41,8 @@ class ItemFacts(msgspec.Struct, frozen=True, gc=False):
 
     Only strings, numbers and tuples of strings, and the struct is not tracked by the garbage
     collector: the live tail keeps tens of thousands of these, and a full collection that walked
-    them (as it walked the items they come from) paused every story in flight for tens of ms.
+    them (as it walked the items they come from) paused every story in flight for up to hundreds
+    of ms.
     """
 
     uri: str

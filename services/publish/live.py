@@ -49,7 +49,7 @@ class Published(msgspec.Struct, frozen=True, gc=False):
 
     Not tracked by the garbage collector, and nothing in it is (strings, ints, bytes, tuples of
     them): the tail keeps up to ``2 * keep`` of these per partition, and full collections that walked
-    them and their decoded items paused the process for tens of ms under load
+    them and their decoded items paused the process for up to hundreds of ms under load
     (``python -m bench.gc_pause``). The item's JSON is kept once, inside its SSE event.
     """
 

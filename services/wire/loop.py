@@ -26,8 +26,8 @@ def run_on_uvloop(main: Coroutine[Any, Any, T]) -> T:
 def hold_collections_for_startup() -> None:
     """No automatic collections until :func:`freeze_startup_objects`: start-up builds large
     structures that live as long as the process (the enricher's vocabulary and name rules), and the
-    collector walked them again and again as they grew (seven full passes, about half a second of
-    the enrich worker's start)."""
+    collector walked them again and again as they grew: the enrich worker was ready about half a
+    second later for it (``python -m bench.startup``)."""
     gc.disable()
 
 
