@@ -99,12 +99,10 @@ def to_published(partition: int, entry: StreamEntry) -> Published | None:
     event = decode_event(fields)
     if not isinstance(event, ArticlePublished):
         return None
-    frame = sse_frame(entry_id, encode_json(event.item))
+    data = encode_json(event.item)
+    frame = sse_frame(entry_id, data)
     return Published(partition, entry_id, parse_id(entry_id), ItemFacts.of(event.item), frame,
-                     len(entry_id) + _FRAME_OVERHEAD)
-
-
-_FRAME_OVERHEAD = len(b"id: \nevent: ninjs\ndata: ")
+                     len(frame) - len(data) - 2)  # the JSON ends before the closing blank line
 
 
 def sse_frame(event_id: str, data: bytes) -> bytes:
