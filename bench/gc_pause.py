@@ -26,11 +26,11 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from bench.stories import story
+from bench.stories import filed_story
+from bench.warmth import enrich_and_index
 from schemas.codec import encode_event
 from schemas.events import ArticleEnriched, ArticleFiled, ArticlePublished
 from services.enrich.core import Enricher, Enrichment, new_enricher
-from services.ingest.core import sanitise_html
 from services.publish import core
 from services.publish.live import _Window, to_published
 from services.wire.loop import freeze_startup_objects
@@ -39,13 +39,8 @@ from services.wire.loop import freeze_startup_objects
 def enriched_stories(enricher: Enricher, count: int, seed: int, now: datetime) -> Iterator[tuple[ArticleFiled, Enrichment]]:
     """``count`` generated stories filed, enriched and indexed for related links, as the enrich worker does."""
     for n in range(count):
-        s = story(n, seed)
-        filed = ArticleFiled(event_id=str(uuid.uuid4()), article_id=f"urn:newswire:article:gc-{n}", version=1,
-                             occurred_at=now, correlation_id="gc", headline=str(s["headline"]),
-                             body_html=sanitise_html(str(s["body"])))
-        found = enricher.enrich(filed, now)
-        enricher.index_article(filed.article_id, filed.headline, found.lead, [t.id for t in found.tags], now)
-        yield filed, found
+        filed = filed_story(n, seed, now, "gc")
+        yield filed, enrich_and_index(enricher, filed, now)
 
 
 def entries(distinct: int, seed: int) -> list[dict[bytes, bytes]]:
