@@ -190,7 +190,7 @@ async def run_ours(report: Report, children: Children, url: str, redis_pid: int 
         await redis.aclose()
         for name in wire.services():
             children.stop(name)
-            report.gc_pauses[name] = gc_pauses(children.log_tail(name, chars=1 << 26))
+            report.gc_pauses[name] = gc_pauses(children.log(name))
 
 
 def run_json(argv: list[str], env: dict[str, str], timeout: float) -> dict[str, Any]:

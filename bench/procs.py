@@ -32,9 +32,13 @@ class Children:
         self.procs[name] = proc
         return proc
 
-    def log_tail(self, name: str, chars: int = 3000) -> str:
+    def log(self, name: str) -> str:
+        """Everything ``name`` has written so far ('' before it started)."""
         path = self.logs / f"{name}.log"
-        return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def log_tail(self, name: str, chars: int = 3000) -> str:
+        return self.log(name)[-chars:]
 
     def check_alive(self) -> None:
         for name, proc in self.procs.items():
