@@ -91,11 +91,15 @@ def describe_server(url: str) -> tuple[str, str]:
     try:
         info: dict[str, Any] = client.info("server")
         config: dict[str, Any] = client.config_get("append*")  # type: ignore[assignment]
+        rewrite: dict[str, Any] = client.config_get("auto-aof-rewrite-*")  # type: ignore[assignment]
     finally:
         client.close()
     name, version = ("Valkey", info["valkey_version"]) if "valkey_version" in info else ("Redis", info["redis_version"])
     fsync = str(config.get("appendfsync", "?"))
-    return f"{name} {version}, appendonly {config.get('appendonly', '?')}, appendfsync {fsync}", fsync
+    min_mb = int(rewrite.get("auto-aof-rewrite-min-size", 0)) / 2**20
+    growth = rewrite.get("auto-aof-rewrite-percentage", "?")
+    return (f"{name} {version}, appendonly {config.get('appendonly', '?')}, appendfsync {fsync}, AOF rewritten "
+            f"when it grows {growth} % and is at least {min_mb:,.0f} MB"), fsync
 
 
 def with_db(url: str, offset: int) -> str:
@@ -287,7 +291,8 @@ def render(report: Report) -> str:
     if report.pushed:
         p = report.pushed
         add(f"| end to end, {p.sent:,} stories at once ({a.push_connections} connections) "
-            f"| {fmt(p.throughput, 0)} stories/s (first POST to last SSE arrival); {p.delivered:,} delivered |")
+            f"| {fmt(p.throughput, 0)} stories/s (first POST to last SSE arrival); {p.delivered:,} delivered"
+            f"{p.rewrites_text()} |")
     c = report.confirmed
     if c is not None:
         found = f"{c.rate:,.0f} stories/s: {c.verdict()}" if c.sustained else (
@@ -332,6 +337,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a few seconds of each part (a smoke run, not figures)")
     parser.add_argument("--appendfsync", choices=["always", "everysec"], default="always",
                         help="the server's AOF policy (the wire's durability follows it); default always")
+    parser.add_argument("--aof-rewrite-min-size", metavar="SIZE", default=None,
+                        help="the started server's auto-aof-rewrite-min-size (e.g. 4gb); default the server's own, 64mb")
     parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")], default=None,
                         help="fixed end-to-end rates, stories/s (default 50,200,1000)")
     parser.add_argument("--rate-seconds", type=float, default=None)
@@ -384,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     given = os.environ.get("NEWSWIRE_BENCH_REDIS_URL") or os.environ.get("REDIS_URL")
     with tempfile.TemporaryDirectory(prefix="newswire-bench-") as tmp, terminate_on_signals():
         children = Children(Path(tmp))
-        server = None if given else RedisServer(Path(tmp) / "redis", appendfsync=args.appendfsync)
+        config = {"auto-aof-rewrite-min-size": args.aof_rewrite_min_size} if args.aof_rewrite_min_size else {}
+        server = None if given else RedisServer(Path(tmp) / "redis", appendfsync=args.appendfsync, config=config)
         try:
             if server is not None:
                 server.start()

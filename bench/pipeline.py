@@ -59,6 +59,9 @@ class RateRun:
     backlog_end: int  # sent but not yet delivered when the last request was sent
     stages_ms: dict[str, list[float]] = field(default_factory=dict)  # per stage, from the entry ids on the log
     cpu_per_story_us: dict[str, float] = field(default_factory=dict)  # per process, over the run (and its drain)
+    # AOF rewrites of the server that ran during the run (and its drain): each forks a child that
+    # writes the whole dataset, on the same cores
+    aof_rewrites: int = 0
 
     def pct(self, q: float) -> float:
         return percentile(self.latencies_ms, q)
@@ -79,6 +82,9 @@ class RateRun:
         return self.delivered == self.sent == self.accepted and self.send_behind_s < 0.5 and not self.grown
 
     def verdict(self) -> str:
+        return self._verdict() + self.rewrites_text()
+
+    def _verdict(self) -> str:
         if self.accepted < self.sent:
             return f"{self.sent - self.accepted} requests refused"
         if self.delivered < self.sent:
@@ -88,6 +94,10 @@ class RateRun:
         if not self.sustained:
             return f"lag grew {self.first_p50_ms:.0f} -> {self.last_p50_ms:.0f} ms"
         return "sustained"
+
+    def rewrites_text(self) -> str:
+        n = self.aof_rewrites
+        return f" (with {n} AOF rewrite{'s' if n > 1 else ''} of the server meanwhile)" if n else ""
 
 
 @dataclass
@@ -223,10 +233,12 @@ class Pipeline:
     async def at_rate(self, rate: float, seconds: float, connections: int = 64, stages: bool = False) -> RateRun:
         count = max(1, int(rate * seconds))
         wall_ms = time.time() * 1000
+        rewrites = await aof_rewrites(self.redis)
         results = await open_loop(self.wire.ingest_port, self.wire.request, self._numbers(count), count, rate, connections)
         await self._drain(results)  # what did not arrive in time shows in the run as not delivered
         self.wire.children.check_alive()
         run = summarise(self.wire, self.follower, results, rate)
+        run.aof_rewrites = rewrites_since(rewrites, await aof_rewrites(self.redis))
         if stages:
             run.stages_ms = await self.stages(results, int(wall_ms) - 1000)
         return run
@@ -262,10 +274,13 @@ class Pipeline:
         return out
 
     async def pushed(self, count: int, connections: int = 64) -> RateRun:
+        rewrites = await aof_rewrites(self.redis)
         results = await closed_loop(self.wire.ingest_port, self.wire.request, self._numbers(count),
                                     connections=connections, count=count)
         await self._drain(results)  # what did not arrive in time shows in the run as not delivered
-        return summarise(self.wire, self.follower, results, 0)
+        run = summarise(self.wire, self.follower, results, 0)
+        run.aof_rewrites = rewrites_since(rewrites, await aof_rewrites(self.redis))
+        return run
 
     async def search(self, start: float, step: float, probe_s: float, confirm_s: float, ceiling: float,
                      log: Callable[[str], None]) -> tuple[list[RateRun], RateRun | None]:
@@ -312,6 +327,18 @@ class Pipeline:
                 break
             best = round(best * CONFIRM_STEP / 10) * 10
         return probes, confirmed
+
+
+async def aof_rewrites(redis: Redis) -> tuple[int, bool]:
+    """How many AOF rewrites the server has started, and whether one is running now."""
+    info: dict[str, Any] = await redis.info("persistence")
+    return int(info.get("aof_rewrites", 0)), bool(int(info.get("aof_rewrite_in_progress", 0)))
+
+
+def rewrites_since(before: tuple[int, bool], after: tuple[int, bool]) -> int:
+    """The rewrites that ran between two readings: those started between them, and one that was
+    already running at the first."""
+    return after[0] - before[0] + int(before[1])
 
 
 def cpu_seconds(pid: int) -> float:

@@ -63,12 +63,15 @@ class RedisServer:
     """A server process we own: AOF on (``appendfsync always``), data in ``data_dir``."""
 
     def __init__(self, data_dir: Path, *, port: int | None = None, binary: Path | None = None,
-                 appendfsync: str = "always") -> None:
+                 appendfsync: str = "always", config: dict[str, str] | None = None) -> None:
+        """``config``: further server settings (name without dashes -> value), e.g.
+        ``{"auto-aof-rewrite-min-size": "1gb"}``."""
         self.data_dir = Path(data_dir)
         self.binary = binary or find_server_binary()
         self.requested_port = port
         self.port = port or 0
         self.appendfsync = appendfsync
+        self.config = dict(config or {})
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -77,13 +80,14 @@ class RedisServer:
 
     def start(self, timeout: float = 10.0) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        extra = [arg for name, value in self.config.items() for arg in (f"--{name}", value)]
         for _attempt in range(5):
             self.port = self.requested_port or free_port()
             log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 - owned by the child
             self.process = subprocess.Popen(
                 [str(self.binary), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
                  "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "", "--daemonize", "no",
-                 "--protected-mode", "yes"],
+                 "--protected-mode", "yes", *extra],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )
             log.close()

@@ -1,0 +1,47 @@
+"""What the benchmark reads from and sets on its Redis server: AOF rewrites during a run, and the
+settings of the server it starts."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
+
+from bench.pipeline import RateRun, aof_rewrites, rewrites_since
+from services.wire.redis_server import RedisServer
+
+
+def test_a_server_we_start_takes_further_settings(tmp_path: Path) -> None:
+    with RedisServer(tmp_path / "redis", config={"auto-aof-rewrite-min-size": "1gb"}) as server:
+        client = SyncRedis.from_url(server.url)
+        try:
+            assert client.config_get("auto-aof-rewrite-min-size") == {"auto-aof-rewrite-min-size": str(2**30)}
+            assert client.config_get("appendfsync") == {"appendfsync": "always"}  # the rest as before
+        finally:
+            client.close()
+
+
+async def test_a_rewrite_between_two_readings_is_counted(redis: Redis) -> None:
+    await redis.set("some", "data")
+    while (await aof_rewrites(redis))[1]:  # one the server runs of its own accord ends first
+        await asyncio.sleep(0.05)
+    before = await aof_rewrites(redis)
+    assert rewrites_since(before, await aof_rewrites(redis)) == 0
+    await redis.bgrewriteaof()
+    while (await aof_rewrites(redis))[1]:
+        await asyncio.sleep(0.05)
+    assert rewrites_since(before, await aof_rewrites(redis)) == 1
+
+
+def test_a_rewrite_running_at_the_first_reading_counts_and_the_verdict_says_so() -> None:
+    assert rewrites_since((3, True), (3, False)) == 1
+    assert rewrites_since((3, True), (5, True)) == 3
+    run = RateRun(rate=200, sent=10, accepted=10, delivered=10, latencies_ms=[5.0] * 10, elapsed_s=1.0,
+                  send_behind_s=0.0, first_p50_ms=5.0, last_p50_ms=5.0, backlog_end=0)
+    assert run.verdict() == "sustained"
+    run.aof_rewrites = 2
+    assert run.verdict() == "sustained (with 2 AOF rewrites of the server meanwhile)"
+    run.delivered = 9
+    assert run.verdict() == "1 not delivered (with 2 AOF rewrites of the server meanwhile)"
