@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol, Self
 
 import msgspec
@@ -43,6 +44,7 @@ from services.wire.settings import Settings
 
 log = structlog.get_logger()
 
+EV_BATCH_FAILED = "batch.failed"
 IDLE_ACK_DELAY_S = 1.0  # longest an ack of an entry without effect waits (with defer_idle_acks)
 WORKERS_KEY = registry_key("workers")  # consumer name -> last-seen time (ms), for health and status
 
@@ -147,19 +149,33 @@ class StreamWorker:
         async def on_batch(batch: Mapping[str, Any]) -> None:
             ids = batch["message_ids"]
             rows = batch["data"]
-            await self.process(partition, [(_text(i), f) for i, f in zip(ids, rows, strict=True)])
+            with self._failure_logged(partition, len(ids)):
+                await self.process(partition, [(_text(i), f) for i, f in zip(ids, rows, strict=True)])
             if self.handler.linger_s:
                 await asyncio.sleep(self.handler.linger_s)  # the next read finds the entries of this while
 
         async def on_claimed(claimed: Mapping[str, Any]) -> None:
             entry_id = _text(claimed["message_ids"][0])
             fields = claimed.get("data") or {}
-            await self.process_claimed(partition, entry_id, fields)
+            with self._failure_logged(partition, 1):
+                await self.process_claimed(partition, entry_id, fields)
 
         self.broker.subscriber(stream=reader, ack_policy=AckPolicy.MANUAL, include_in_schema=False,
                                parser=parse_batch, decoder=_as_read)(on_batch)
         self.broker.subscriber(stream=claimer, ack_policy=AckPolicy.MANUAL, include_in_schema=False,
                                decoder=_as_read)(on_claimed)
+
+    @contextmanager
+    def _failure_logged(self, partition: int, entries: int) -> Iterator[None]:
+        """Log a batch that failed as a whole (its catch-up read or its write, e.g. with Redis away), then
+        let it go on up: FastStream, run without a logger, would drop it silently. Its entries stay
+        pending and are claimed again after ``claim_idle_ms``."""
+        try:
+            yield
+        except Exception as exc:
+            log.error(EV_BATCH_FAILED, group=self.handler.group.value, partition=partition, entries=entries,
+                      error=f"{type(exc).__name__}: {exc}", retry_after_ms=self.settings.claim_idle_ms)
+            raise
 
     async def start(self) -> None:
         for partition in self.eventlog.partitions():

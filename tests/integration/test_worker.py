@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import structlog.testing
 from redis.asyncio import Redis
 
 from schemas.codec import decode_event, encode_event
@@ -344,3 +345,36 @@ async def test_a_lingering_reader_takes_what_arrived_meanwhile_in_one_batch(redi
 
 async def _called(handler: EchoHandler, times: int) -> bool:
     return len(handler.calls) >= times
+
+
+async def test_a_batch_whose_write_fails_is_logged_and_its_entries_are_claimed_and_written_later(
+        redis: Redis, eventlog: EventLog, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    write = eventlog.run_append_once
+    failures = [ConnectionError("Connection closed by server.")]
+
+    async def failing_once(calls: Sequence[Call], acks: object) -> list[str]:
+        if failures:
+            raise failures.pop()
+        return await write(calls, acks)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(eventlog, "run_append_once", failing_once)
+    handler = EchoHandler(eventlog)
+    worker = StreamWorker(eventlog, handler, settings)
+    with structlog.testing.capture_logs() as logs:
+        await worker.start()
+        try:
+            (entry_id,) = await append(redis, filed("written at the second try"))
+
+            async def written() -> bool:
+                return await redis.xlen(ENRICHED) == 1 and (await redis.xpending(FILED, "enrich"))["pending"] == 0
+
+            await eventually(written)
+        finally:
+            await worker.stop()
+    failed = [e for e in logs if e["event"] == "batch.failed"]
+    assert len(failed) == 1
+    assert failed[0]["log_level"] == "error"
+    assert failed[0]["error"] == "ConnectionError: Connection closed by server."
+    assert (failed[0]["group"], failed[0]["entries"], failed[0]["retry_after_ms"]) == ("enrich", 1, settings.claim_idle_ms)
+    assert handler.calls == ["written at the second try"] * 2  # handled again when claimed
+    assert [e["entry_id"] for e in logs if e["event"] == "entry.retried"] == [entry_id]
