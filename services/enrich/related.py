@@ -228,8 +228,7 @@ class RelatedIndex:
     def _compact(self) -> None:
         """Rebuild without removed documents (document numbers change; nothing outside sees them)."""
         live = sorted(self._by_article.values())
-        old = (self._doc_article, self._doc_headline, self._doc_entities, self._published)
-        articles, headlines, entities, published = old
+        articles, headlines, entities, published = self._doc_article, self._doc_headline, self._doc_entities, self._published
         term_ids, term_end = array("I"), array("Q")
         for d in live:
             term_ids.extend(self._terms_of(d))
