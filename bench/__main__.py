@@ -356,6 +356,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="record each service with py-spy at each fixed rate and while the stories pushed at once go through "
                              "(raw stacks, DIR/<part>-<service>.txt)")
     args = parser.parse_args(argv)
+    if args.aof_rewrite_min_size and given_server():
+        parser.error("--aof-rewrite-min-size sets the server the bench starts; the server named by "
+                     "NEWSWIRE_BENCH_REDIS_URL or REDIS_URL keeps its own settings (CONFIG SET auto-aof-rewrite-min-size there)")
     args.argv = sys.argv[1:] if argv is None else argv
     quick = args.quick
     defaults: dict[str, object] = {
@@ -384,11 +387,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def given_server() -> str | None:
+    """The server named for the bench (``NEWSWIRE_BENCH_REDIS_URL``, else ``REDIS_URL``), if any."""
+    return os.environ.get("NEWSWIRE_BENCH_REDIS_URL") or os.environ.get("REDIS_URL")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     report = Report(args, load_start=load_average())
     started = time.perf_counter()
-    given = os.environ.get("NEWSWIRE_BENCH_REDIS_URL") or os.environ.get("REDIS_URL")
+    given = given_server()
     with tempfile.TemporaryDirectory(prefix="newswire-bench-") as tmp, terminate_on_signals():
         children = Children(Path(tmp))
         config = {"auto-aof-rewrite-min-size": args.aof_rewrite_min_size} if args.aof_rewrite_min_size else {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
@@ -45,3 +46,17 @@ def test_a_rewrite_running_at_the_first_reading_counts_and_the_verdict_says_so()
     assert run.verdict() == "sustained (with 2 AOF rewrites of the server meanwhile)"
     run.delivered = 9
     assert run.verdict() == "1 not delivered (with 2 AOF rewrites of the server meanwhile)"
+
+
+def test_the_rewrite_option_is_refused_for_a_server_the_bench_did_not_start(monkeypatch: pytest.MonkeyPatch,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.__main__ import parse
+
+    monkeypatch.delenv("NEWSWIRE_BENCH_REDIS_URL", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert parse(["--quick", "--aof-rewrite-min-size", "64gb"]).aof_rewrite_min_size == "64gb"
+    monkeypatch.setenv("NEWSWIRE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    with pytest.raises(SystemExit) as exited:
+        parse(["--quick", "--aof-rewrite-min-size", "64gb"])
+    assert exited.value.code == 2
+    assert "keeps its own settings" in capsys.readouterr().err
