@@ -9,6 +9,11 @@ embargoes arriving from two consumer groups in any order settle the same way:
   and released by :class:`EmbargoReleaser`, even after a restart;
 - a kill marks the article, drops anything held, and delivers a ``canceled`` item only if some
   version was delivered before: a kill before release means nothing is ever delivered.
+
+Each version's ninjs item is kept once, in ``nw:{p}:versions:<id>`` (version -> item JSON); the
+article's ``nw:{p}:item:<id>`` says which version partners have (``published_version``), whether
+it was killed and what an embargo holds back. (An ``item`` field there, a second copy of the
+delivered version that older code kept, is dropped the next time the article changes.)
 """
 
 from __future__ import annotations
@@ -70,8 +75,8 @@ if release > now then
   return done('held')
 end
 local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 8))
-redis.call('HSET', KEYS[4], 'published_version', version, 'item', ARGV[7])
-redis.call('HDEL', KEYS[4], 'pending_version', 'pending_item', 'pending_fields')
+redis.call('HSET', KEYS[4], 'published_version', version)
+redis.call('HDEL', KEYS[4], 'pending_version', 'pending_item', 'pending_fields', 'item')
 redis.call('ZREM', KEYS[6], ARGV[4])
 redis.call('RPUSH', KEYS[7], KEYS[2] .. ' ' .. id)
 return done(id)
@@ -81,12 +86,12 @@ return done(id)
 # ARGV: source event id, group, input entry id, article id, version, canceled item JSON, fields...
 _KILL = _once("KEYS[3]") + """
 redis.call('HSET', KEYS[4], 'killed', ARGV[5])
-redis.call('HDEL', KEYS[4], 'pending_version', 'pending_item', 'pending_fields')
+redis.call('HDEL', KEYS[4], 'pending_version', 'pending_item', 'pending_fields', 'item')
 redis.call('ZREM', KEYS[6], ARGV[4])
 redis.call('HSET', KEYS[5], ARGV[5], ARGV[6])
 if not redis.call('HGET', KEYS[4], 'published_version') then return done('never-delivered') end
 local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 7))
-redis.call('HSET', KEYS[4], 'published_version', ARGV[5], 'item', ARGV[6])
+redis.call('HSET', KEYS[4], 'published_version', ARGV[5])
 redis.call('RPUSH', KEYS[7], KEYS[2] .. ' ' .. id)
 return done(id)
 """
@@ -117,9 +122,8 @@ if redis.call('HEXISTS', KEYS[1], 'killed') == 1 then return false end
 local fields = redis.call('HGET', KEYS[1], 'pending_fields')
 if not fields then return false end
 local id = redis.call('XADD', KEYS[3], '*', unpack(cjson.decode(fields)))
-redis.call('HSET', KEYS[1], 'published_version', redis.call('HGET', KEYS[1], 'pending_version'),
-           'item', redis.call('HGET', KEYS[1], 'pending_item'))
-redis.call('HDEL', KEYS[1], 'pending_version', 'pending_item', 'pending_fields')
+redis.call('HSET', KEYS[1], 'published_version', redis.call('HGET', KEYS[1], 'pending_version'))
+redis.call('HDEL', KEYS[1], 'pending_version', 'pending_item', 'pending_fields', 'item')
 redis.call('RPUSH', KEYS[4], KEYS[3] .. ' ' .. id)
 return id
 """
@@ -169,7 +173,10 @@ class ArticleProjection:
     async def last_item(self, article_id: str, partition: int) -> NinjsItem | None:
         """What partners have of the article, else what is held for them."""
         state = await self.state(article_id, partition)
-        raw = state.get("item") or state.get("pending_item")
+        raw = state.get("pending_item")
+        delivered = state.get("published_version")
+        if delivered is not None:
+            raw = await self.redis.hget(versions_key(article_id, partition), delivered.decode()) or raw  # type: ignore[misc,assignment]
         return _item.decode(raw) if raw else None
 
     async def held_item(self, article_id: str, partition: int) -> NinjsItem | None:

@@ -9,10 +9,11 @@ What is rebuilt
       ``nw:{registry}:partners`` from ``nw:{registry}:events``.
 
     - per partition, publish's projection of each article (services/publish/articles.py), as far as
-      the log determines it: in ``nw:{p}:item:<id>`` ``published_version`` and ``item`` (the last
-      ArticlePublished entry of the article on the published stream, item as ``encode_json``),
-      ``killed`` (the version of its ArticleKilled) and ``embargo_version``/``embargo_ms`` (its last
-      EmbargoChanged before any kill, as ``_REEMBARGO`` sets them); in ``nw:{p}:versions:<id>`` every
+      the log determines it: in ``nw:{p}:item:<id>`` ``published_version`` (the version of the
+      last ArticlePublished entry of the article on the published stream), ``killed`` (the version
+      of its ArticleKilled) and ``embargo_version``/``embargo_ms`` (its last EmbargoChanged before
+      any kill, as ``_REEMBARGO`` sets them; an ``item`` field that older code kept there is not
+      compared, and a switch drops it); in ``nw:{p}:versions:<id>`` every
       content version with an ArticleEnriched event on the enriched stream (``build_item`` of the
       filed content and the last enriched event of that version, ``first_created`` from the
       article's first filed event: what every ``_PUBLISH`` stores whether it delivers, holds or finds
@@ -101,7 +102,7 @@ USABLE, CANCELED = "usable", "canceled"
 ARTICLE, HISTORY = "article", "history"
 ITEM, VERSIONS = "item", "versions"  # publish's per-article projection (services/publish/articles.py)
 LIFECYCLE = "lifecycle"  # rebuild-only: each article's kill and embargo-change versions (a set)
-ITEM_DERIVED = ("published_version", "item", "killed", "embargo_version", "embargo_ms")
+ITEM_DERIVED = ("published_version", "killed", "embargo_version", "embargo_ms")
 ITEM_HELD = ("pending_version", "pending_item", "pending_fields")  # not derivable: kept, never compared
 REGISTRY_HASHES = ("credentials", "names", "partners")
 SWITCH_ATTEMPTS = 5
@@ -281,7 +282,7 @@ def fold_publish(entries: Iterable[tuple[str, str, Fields]], *, filed: str, publ
                 continue
             item = encode_json(event.item)
             version = str(event.version)
-            out.items.setdefault(event.article_id, {}).update({"published_version": version.encode(), "item": item})
+            out.items.setdefault(event.article_id, {})["published_version"] = version.encode()
             if version not in out.versions.get(event.article_id, {}):
                 out.versions_nx.setdefault(event.article_id, {}).setdefault(version, item)
     return out

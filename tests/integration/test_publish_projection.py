@@ -1,0 +1,84 @@
+"""Publish's projection of an article on a real server: each version's item is stored once."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import msgspec
+from redis.asyncio import Redis
+
+from schemas.codec import decode_event, encode_json
+from schemas.events import ArticleEnriched, ArticleFiled, ArticleKilled, ArticlePublished
+from schemas.ninjs import NinjsItem
+from schemas.streams import Group, Stream, item_key, stream_key, versions_key
+from services.publish.articles import ArticleProjection
+from services.publish.core import build_item, killed_item
+from services.wire.eventlog import run_scripts
+
+ARTICLE = "urn:newswire:article:projection-1"
+T0 = datetime(2026, 5, 4, 9, tzinfo=UTC)
+
+
+def _common(version: int) -> dict[str, object]:
+    return {"event_id": str(uuid.uuid4()), "article_id": ARTICLE, "version": version, "occurred_at": T0,
+            "correlation_id": "test"}
+
+
+def _delivered_item(version: int, headline: str) -> NinjsItem:
+    filed = ArticleFiled(**_common(version), headline=headline, body_html="<p>The ferry sailed at noon.</p>")  # type: ignore[arg-type]
+    enriched = ArticleEnriched(**_common(version), source_event_id=filed.event_id, source_entry_id="0-1")  # type: ignore[arg-type]
+    return build_item(filed, enriched)
+
+
+def _published(version: int, item: NinjsItem) -> ArticlePublished:
+    return ArticlePublished(**_common(version), source_event_id=str(uuid.uuid4()), item=item)  # type: ignore[arg-type]
+
+
+async def _last_published(redis: Redis) -> ArticlePublished:
+    rows = await redis.xrevrange(stream_key(Stream.PUBLISHED), count=1)
+    event = decode_event(rows[0][1])
+    assert isinstance(event, ArticlePublished)
+    return event
+
+
+async def _kill(redis: Redis, articles: ArticleProjection, version: int) -> NinjsItem:
+    killed = ArticleKilled(**_common(version), reason="legal", category="legal")  # type: ignore[arg-type]
+    item = killed_item(await articles.last_item(ARTICLE, 0), killed)
+    call = articles.kill_call(Group.LIFECYCLE, 0, source_event_id=killed.event_id, entry_id="0-1",
+                              published=_published(version, item))
+    result = (await run_scripts(redis, [call]))[0]
+    published = await _last_published(redis)
+    assert result == (await redis.xrevrange(stream_key(Stream.PUBLISHED), count=1))[0][0]  # delivered: its entry id
+    assert published.version == version
+    return published.item
+
+
+async def test_a_delivered_version_is_kept_once_and_a_kill_withdraws_it_from_there(redis: Redis) -> None:
+    articles = ArticleProjection(redis)
+    first, second = _delivered_item(1, "Ferry sails"), _delivered_item(2, "Ferry sails at noon")
+    for version, item in ((1, first), (2, second)):
+        call = articles.publish_call(Group.PUBLISH, 0, source_event_id=str(uuid.uuid4()), entry_id="0-1",
+                                     published=_published(version, item), release_ms=0)
+        await run_scripts(redis, [call])
+
+    assert await articles.state(ARTICLE, 0) == {"published_version": b"2"}  # no second copy of the item
+    assert await redis.hgetall(versions_key(ARTICLE)) == {b"1": encode_json(first), b"2": encode_json(second)}
+    assert await articles.last_item(ARTICLE, 0) == second
+
+    canceled = await _kill(redis, articles, 3)
+    assert (canceled.headlines[0].value, canceled.pub_status, canceled.version) == ("Ferry sails at noon", "canceled", "3")
+    assert await articles.state(ARTICLE, 0) == {"published_version": b"3", "killed": b"3"}
+    assert msgspec.json.decode(await redis.hget(versions_key(ARTICLE), "3"), type=NinjsItem) == canceled  # type: ignore[misc]
+
+
+async def test_an_article_stored_with_the_older_second_copy_is_killed_from_its_versions_and_loses_the_copy(
+        redis: Redis) -> None:
+    articles = ArticleProjection(redis)
+    item = _delivered_item(1, "Harbour reopens")
+    await redis.hset(item_key(ARTICLE), mapping={"published_version": "1", "item": encode_json(item)})
+    await redis.hset(versions_key(ARTICLE), "1", encode_json(item))
+
+    canceled = await _kill(redis, articles, 2)
+    assert (canceled.headlines[0].value, canceled.pub_status) == ("Harbour reopens", "canceled")
+    assert await articles.state(ARTICLE, 0) == {"published_version": b"2", "killed": b"2"}
