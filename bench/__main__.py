@@ -40,15 +40,18 @@ from bench.pipeline import (
     IngestRun,
     Pipeline,
     RateRun,
+    Stored,
     Wire,
     cpu_seconds,
     gc_pauses,
     ingest_only,
     prepare_bodies,
+    stored,
 )
 from bench.procs import Children, load_average, percentile, python_module, terminate_on_signals
 from services.wire.loop import freeze_startup_objects, run_on_uvloop
 from services.wire.redis_server import RedisServer
+from services.wire.settings import Settings
 
 
 def log(message: str) -> None:
@@ -78,6 +81,7 @@ class Report:
     probes: list[RateRun] = field(default_factory=list)
     confirmed: RateRun | None = None
     rss: dict[str, float] = field(default_factory=dict)
+    stored: tuple[Stored, Stored] | None = None  # the server at the start and the end of the wire's part
     gc_pauses: dict[str, list[float]] = field(default_factory=dict)  # service -> its logged long collections (ms)
     cpu_per_story_us: dict[str, float] = field(default_factory=dict)
     others: list[Other] = field(default_factory=list)
@@ -133,6 +137,8 @@ async def run_ours(report: Report, children: Children, url: str, redis_pid: int 
         wire.start("enrich", copies=a.enrich_workers)
         wire.start("publish")
         await wire.wait_ready(redis, SERVICES)
+        partitions = Settings.from_env().partitions
+        stored_before = await stored(redis, partitions)
         follower = Follower(wire.publish_port, wire.partner_token)
         await follower.start()
         pipeline = Pipeline(wire, follower, a.drain_seconds, redis)
@@ -189,6 +195,7 @@ async def run_ours(report: Report, children: Children, url: str, redis_pid: int 
         await fixed([r for r in a.rates if r > a.search_start])
         report.rates.sort(key=lambda r: r.rate)
         report.rss = wire.rss(redis_pid)
+        report.stored = (stored_before, await stored(redis, partitions))
         await follower.stop()
     finally:
         await redis.aclose()
@@ -256,6 +263,13 @@ def cpu_per_story(pids: dict[str, int], before: dict[str, float], stories: int) 
     return {name: (cpu_seconds(pid) - before[name]) / max(1, stories) * 1e6 for name, pid in pids.items()}
 
 
+def stored_text(before: Stored, after: Stored) -> str:
+    memory, aof = before.per_story(after)
+    appended = (f"{aof / 1000:,.1f} KB appended to the AOF" if aof is not None
+                else "AOF growth not measured (the server rewrote its AOF meanwhile)")
+    return f"{memory / 1000:,.1f} KB of memory, {appended} ({after.stories - before.stories:,} stories)"
+
+
 def cpu_text(per_story_us: dict[str, float]) -> str:
     return ", ".join(f"{name} {us:,.0f}" for name, us in per_story_us.items())
 
@@ -305,6 +319,8 @@ def render(report: Report) -> str:
         add("| highest rate sustained | none of the probed rates |")
     if report.rss:
         add("| memory (RSS) at the end | " + ", ".join(f"{k} {v:.0f} MB" for k, v in report.rss.items()) + " |")
+    if report.stored:
+        add(f"| the server's dataset, per story filed through the pipeline | {stored_text(*report.stored)} |")
     if report.gc_pauses:
         add(f"| garbage collections that paused a service {GC_LOG_MS} ms or more, after start-up: how many, longest | "
             + ", ".join(f"{k} {len(v)}" + (f", {max(v):.0f} ms" if v else "") for k, v in report.gc_pauses.items()) + " |")

@@ -331,14 +331,49 @@ class Pipeline:
 
 async def aof_rewrites(redis: Redis) -> tuple[int, bool]:
     """How many AOF rewrites the server has started, and whether one is running now."""
-    info: dict[str, Any] = await redis.info("persistence")
-    return int(info.get("aof_rewrites", 0)), bool(int(info.get("aof_rewrite_in_progress", 0)))
+    return _rewrites(await redis.info("persistence"))
+
+
+def _rewrites(persistence: dict[str, Any]) -> tuple[int, bool]:
+    return int(persistence.get("aof_rewrites", 0)), bool(int(persistence.get("aof_rewrite_in_progress", 0)))
 
 
 def rewrites_since(before: tuple[int, bool], after: tuple[int, bool]) -> int:
     """The rewrites that ran between two readings: those started between them, and one that was
     already running at the first."""
     return after[0] - before[0] + int(before[1])
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the server holds at one moment (``INFO memory`` and ``persistence``) and the stories on its log."""
+
+    used_memory: int
+    aof_size: int  # 0 with AOF off
+    aof_base_size: int  # changes when a rewrite completes (on servers that do not count rewrites too)
+    rewrites: tuple[int, bool]
+    stories: int  # entries on the filed streams
+
+    def per_story(self, later: Stored) -> tuple[float, float | None]:
+        """Bytes of memory and of AOF that each story filed between this reading and ``later`` added;
+        the AOF figure is None when a rewrite ran in between (the file was replaced, not grown)."""
+        stories = max(1, later.stories - self.stories)
+        rewritten = rewrites_since(self.rewrites, later.rewrites) or later.aof_base_size != self.aof_base_size
+        aof = None if rewritten or not later.aof_size else (later.aof_size - self.aof_size) / stories
+        return (later.used_memory - self.used_memory) / stories, aof
+
+
+async def stored(redis: Redis, partitions: int) -> Stored:
+    memory: dict[str, Any] = await redis.info("memory")
+    persistence: dict[str, Any] = await redis.info("persistence")
+    async with redis.pipeline(transaction=False) as pipe:
+        for partition in range(partitions):
+            pipe.xlen(stream_key(Stream.FILED, partition))
+        lengths = await pipe.execute()
+    return Stored(used_memory=int(memory["used_memory"]), aof_size=int(persistence.get("aof_current_size", 0)),
+                  aof_base_size=int(persistence.get("aof_base_size", 0)),
+                  rewrites=_rewrites(persistence),
+                  stories=sum(int(n) for n in lengths))
 
 
 def cpu_seconds(pid: int) -> float:

@@ -34,6 +34,11 @@ def test_pipeline_bench_prints_its_table() -> None:
     assert pauses is not None, out  # counted from the services' own gc.pause log lines
     rss = re.search(r"ingest (\d+) MB, enrich (\d+) MB, publish (\d+) MB", out)
     assert rss is not None and all(int(mb) > 0 for mb in rss.groups()), out
+    dataset = re.search(r"dataset, per story filed through the pipeline \| ([\d.,]+) KB of memory, (?:([\d.,]+) KB "
+                        r"appended to the AOF|AOF growth not measured \(the server rewrote its AOF meanwhile\)) "
+                        r"\(([\d,]+) stories\)", out)
+    assert dataset is not None, out  # a story is a few KB on each of three streams, more in publish's projection
+    assert float(dataset.group(1).replace(",", "")) > 3 and int(dataset.group(3).replace(",", "")) > 0, out
     # every story filed in the fixed-rate runs reached the partner
     for delivered, sent in re.findall(r"(\d[\d,]*) of (\d[\d,]*) delivered", out):
         assert delivered == sent, out

@@ -10,7 +10,8 @@ import pytest
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
-from bench.pipeline import RateRun, aof_rewrites, rewrites_since
+from bench.pipeline import RateRun, aof_rewrites, rewrites_since, stored
+from schemas.streams import Stream, stream_key
 from services.wire.redis_server import RedisServer
 
 
@@ -60,3 +61,27 @@ def test_the_rewrite_option_is_refused_for_a_server_the_bench_did_not_start(monk
         parse(["--quick", "--aof-rewrite-min-size", "64gb"])
     assert exited.value.code == 2
     assert "keeps its own settings" in capsys.readouterr().err
+
+
+async def test_what_each_story_adds_to_the_servers_memory_and_aof_and_no_aof_figure_across_a_rewrite(
+        tmp_path: Path) -> None:
+    with RedisServer(tmp_path / "redis") as server:
+        redis = Redis.from_url(server.url)
+        try:
+            filed = stream_key(Stream.FILED, 1)  # the second of two partitions
+            before = await stored(redis, partitions=2)
+            for n in range(200):
+                await redis.xadd(filed, {"data": f"{n:04}".encode() * 500})  # 2,000 bytes a story
+            after = await stored(redis, partitions=2)
+            assert after.stories - before.stories == 200
+            memory, aof = before.per_story(after)
+            assert 2_000 <= memory < 3_000
+            assert aof is not None and 2_000 <= aof < 2_200  # the XADD as written to the file
+            await redis.bgrewriteaof()
+            while (await aof_rewrites(redis))[1]:
+                await asyncio.sleep(0.05)
+            rewritten = await stored(redis, partitions=2)
+            assert before.per_story(rewritten)[1] is None
+            assert after.per_story(rewritten) == (rewritten.used_memory - after.used_memory, None)  # no story: by 1
+        finally:
+            await redis.aclose()
