@@ -267,6 +267,8 @@ def load_vocabulary(path: Path) -> tuple[Vocabulary, frozenset[str]]:
 # ("Ukraine's") ends a phrase. Phrases are typed by rules:
 # - organisation: the last token is an organisation head ("Wagner Group", "State Border Guard
 #   Service") or a head comes just before "of" ("Ministry of Defence");               conf 0.6
+#   but a person-shaped name, "of" and an organisation ("Ingrid Haddad of Vijayapura Energy
+#   Company") are two names, each typed by these rules;
 # - person: a title precedes ("President Lukashenko", "Mr Smith") or a context word is near
 #   ("spokesperson Andrii Demchenko", "... Demchenko said");                            conf 0.6
 #   a bare two/three-token name with no place, demonym or common word in it;           conf 0.5
@@ -535,6 +537,11 @@ class NameFinder:
                 return  # exactly a vocabulary entry
             name = text[a:b]
             if _is_org(run):
+                k = _person_of(run)
+                if k is not None:
+                    handle(run[:k], after_title)
+                    handle(run[k + 1 :], after_title=False)
+                    return
                 head_end = next((t.start for t in run if t.low == "of"), b)
                 suppressed.update(m.start for m in inside if m.end <= head_end and m.type == "place")
                 found.append((a, b, "organisation", CONF_RULE, name))
@@ -639,6 +646,21 @@ def _is_org(run: list[_Tok]) -> bool:
     if run[-1].low in _ORG_HEADS:
         return True
     return any(t.low in _ORG_HEADS and n.low == "of" for t, n in pairwise(run))
+
+
+def _person_of(run: list[_Tok]) -> int | None:
+    """The index of the "of" in "<name> of <organisation>": two or three capitalised tokens before it,
+    none an organisation head or a connector, and two or more after it that end in a head. None for
+    one organisation named by its head first ("Bank of England", "Port of Gebze Group", "Royal Bank
+    of Scotland Group")."""
+    if run[-1].low not in _ORG_HEADS:
+        return None
+    for k in (2, 3):
+        if k + 2 < len(run) and run[k].low == "of":
+            if all(t.cap and t.low not in _ORG_HEADS and t.low not in _CONNECTORS for t in run[:k]):
+                return k
+            return None
+    return None
 
 
 def _cue(lows: list[str], first: int, last: int) -> bool:

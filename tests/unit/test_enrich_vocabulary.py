@@ -118,6 +118,20 @@ def test_heuristic_types_organisations_people_and_titles() -> None:
     }
 
 
+def test_a_person_of_an_organisation_is_two_names_but_an_organisation_named_head_first_is_one() -> None:
+    found = _names(
+        "Ingrid Haddad of Vijayapura Energy Company said the deal was done. Haddad said so again. "
+        "The Bank of England, the Port of Gebze Group and the Royal Bank of Scotland Group agreed."
+    )
+    assert found == {
+        "Ingrid Haddad": "person",
+        "Vijayapura Energy Company": "organisation",
+        "Bank of England": "organisation",
+        "Port of Gebze Group": "organisation",
+        "Royal Bank of Scotland Group": "organisation",
+    }
+
+
 def test_surname_and_org_short_forms_resolve_to_the_same_entity() -> None:
     vocab = Vocabulary()
     text = "Spokesperson Olena Marchuk of the Orion Group said so. Later, Marchuk said Orion fighters left."
