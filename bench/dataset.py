@@ -12,12 +12,14 @@ a server the wire has filed stories on: ``REDIS_URL`` (or ``--url``) names it. I
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
 from dataclasses import dataclass
 
-from redis import Redis
+from redis.asyncio import Redis
 
-from schemas.streams import PREFIX, Stream, stream_key
+from bench.pipeline import filed_stories
+from schemas.streams import PREFIX
 from services.wire.settings import Settings
 
 _TAG = re.compile(r"^(?P<prefix>[^:]+):\{(?P<tag>[^}]*)\}:(?P<rest>.*)$")
@@ -49,33 +51,30 @@ def kind_of(key: str) -> str:
     return f"{PREFIX}:{{{tag}}}:{rest}"
 
 
-def measure(redis: Redis, partitions: int, batch: int = 1000) -> tuple[list[Kind], int]:
+async def measure(redis: Redis, partitions: int, batch: int = 1000) -> tuple[list[Kind], int]:
     """Every kind of key with its key count and bytes (largest first), and the stories on the log."""
     keys_of: dict[str, int] = {}
     bytes_of: dict[str, int] = {}
     pending: list[str] = []
 
-    def flush() -> None:
-        with redis.pipeline(transaction=False) as pipe:
+    async def flush() -> None:
+        async with redis.pipeline(transaction=False) as pipe:
             for key in pending:
                 pipe.memory_usage(key, samples=0)
-            sizes = pipe.execute()
+            sizes = await pipe.execute()
         for key, size in zip(pending, sizes, strict=True):
             kind = kind_of(key)
             keys_of[kind] = keys_of.get(kind, 0) + 1
             bytes_of[kind] = bytes_of.get(kind, 0) + int(size or 0)  # None: gone since the scan
         pending.clear()
 
-    for raw in redis.scan_iter(count=batch):
+    async for raw in redis.scan_iter(count=batch):
         pending.append(raw.decode() if isinstance(raw, bytes) else str(raw))
         if len(pending) >= batch:
-            flush()
+            await flush()
     if pending:
-        flush()
-    with redis.pipeline(transaction=False) as pipe:
-        for partition in range(partitions):
-            pipe.xlen(stream_key(Stream.FILED, partition))
-        stories = sum(int(n) for n in pipe.execute())
+        await flush()
+    stories = await filed_stories(redis, partitions)
     kinds = [Kind(name, keys_of[name], bytes_of[name]) for name in keys_of]
     kinds.sort(key=lambda k: (-k.bytes, k.name))
     return kinds, stories
@@ -98,11 +97,15 @@ def main() -> None:
     parser.add_argument("--url", default=settings.redis_url, help="the server (default: REDIS_URL)")
     parser.add_argument("--partitions", type=int, default=settings.partitions)
     args = parser.parse_args()
-    redis = Redis.from_url(args.url)
+    print(render(*asyncio.run(_measure(args.url, args.partitions))))
+
+
+async def _measure(url: str, partitions: int) -> tuple[list[Kind], int]:
+    redis = Redis.from_url(url)
     try:
-        print(render(*measure(redis, args.partitions)))
+        return await measure(redis, partitions)
     finally:
-        redis.close()
+        await redis.aclose()
 
 
 if __name__ == "__main__":

@@ -366,14 +366,17 @@ class Stored:
 async def stored(redis: Redis, partitions: int) -> Stored:
     memory: dict[str, Any] = await redis.info("memory")
     persistence: dict[str, Any] = await redis.info("persistence")
+    return Stored(used_memory=int(memory["used_memory"]), aof_size=int(persistence.get("aof_current_size", 0)),
+                  aof_base_size=int(persistence.get("aof_base_size", 0)), rewrites=_rewrites(persistence),
+                  stories=await filed_stories(redis, partitions))
+
+
+async def filed_stories(redis: Redis, partitions: int) -> int:
+    """The entries on the filed streams of every partition: the stories on the log."""
     async with redis.pipeline(transaction=False) as pipe:
         for partition in range(partitions):
             pipe.xlen(stream_key(Stream.FILED, partition))
-        lengths = await pipe.execute()
-    return Stored(used_memory=int(memory["used_memory"]), aof_size=int(persistence.get("aof_current_size", 0)),
-                  aof_base_size=int(persistence.get("aof_base_size", 0)),
-                  rewrites=_rewrites(persistence),
-                  stories=sum(int(n) for n in lengths))
+        return sum(int(n) for n in await pipe.execute())
 
 
 def cpu_seconds(pid: int) -> float:

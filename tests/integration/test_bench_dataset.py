@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from redis import Redis
+from redis.asyncio import Redis
 
 from bench.dataset import kind_of, measure, render
 from schemas.streams import Stream, history_key, idempotency_key, item_key, partner_key, registry_key, stream_key
@@ -21,24 +18,13 @@ def test_keys_are_grouped_by_kind_whatever_their_article_partition_or_partner() 
     assert kind_of("someone-else:key") == "(not the wire's)"
 
 
-@pytest.fixture
-def sync_redis(redis_url: str) -> Iterator[Redis]:
-    client = Redis.from_url(redis_url)
-    client.flushdb()
-    try:
-        yield client
-    finally:
-        client.flushdb()
-        client.close()
-
-
-def test_every_key_is_counted_once_and_the_bytes_are_shared_over_the_stories(sync_redis: Redis) -> None:
+async def test_every_key_is_counted_once_and_the_bytes_are_shared_over_the_stories(redis: Redis) -> None:
     for n in range(30):  # three stories on each of ten partitions; the first two, the ones counted, hold six
         partition = n % 10
-        sync_redis.xadd(stream_key(Stream.FILED, partition), {"data": b"x" * 1000})
-        sync_redis.hset(item_key(f"urn:newswire:article:{n}", partition), "published_version", "1")
-    sync_redis.set("someone-else:key", "v")
-    kinds, stories = measure(sync_redis, partitions=2, batch=7)  # batches smaller than the keys
+        await redis.xadd(stream_key(Stream.FILED, partition), {"data": b"x" * 1000})
+        await redis.hset(item_key(f"urn:newswire:article:{n}", partition), "published_version", "1")  # type: ignore[misc]
+    await redis.set("someone-else:key", "v")
+    kinds, stories = await measure(redis, partitions=2, batch=7)  # batches smaller than the keys
     by_name = {k.name: k for k in kinds}
     assert stories == 6
     assert by_name["nw:{p<N>}:filed"].keys == 10 and by_name["nw:{p<N>}:item:<article>"].keys == 30
