@@ -20,7 +20,8 @@ embedder nothing of this runs.
 
 Memory: each document keeps its length, publication time, a bytes flag, its unique term ids (an
 ``array('I')``) and its entity ids (a tuple of ints); postings are parallel ``array`` s of document
-numbers and term frequencies. Removed or replaced documents are masked and compacted away lazily.
+numbers and the codes of their (term frequency, document length) pairs, which a search weighs with a
+table of the pairs. Removed or replaced documents are masked and compacted away lazily.
 """
 
 from __future__ import annotations
@@ -72,6 +73,17 @@ STOP_WORDS = _words(
 )
 
 
+def _best(ids: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
+    """The positions of the ``n`` best of ``scores``, highest first, ties in order of ``ids``: what the
+    first ``n`` of a full sort by (-score, id) are, but sorting only the scores at least as high as the
+    ``n``-th highest (a search may have thousands of candidates for a top 20)."""
+    if scores.size > n:
+        nth = np.partition(scores, scores.size - n)[scores.size - n]
+        within = np.flatnonzero(scores >= nth)  # every tie of the n-th too, so that ids decide among them
+        return within[np.lexsort((ids[within], -scores[within]))[:n]]
+    return np.lexsort((ids, -scores))[:n]
+
+
 class Analyzer:
     """Lowercase, split, drop stop words, stem (cached per word)."""
 
@@ -96,7 +108,12 @@ class RelatedIndex:
         self._term_ids: dict[str, int] = {}
         self._entity_ids: dict[str, int] = {}
         self._post_docs: list[array[int]] = []
-        self._post_tfs: list[array[int]] = []
+        # beside each posting's document, the code of its (term frequency, document length) pair: a
+        # search weighs a posting by a table of the pairs, not by reading its document's length
+        self._post_codes: list[array[int]] = []
+        self._pair_code: dict[tuple[int, int], int] = {}
+        self._pair_tf: array[float] = array("d")
+        self._pair_len: array[float] = array("d")
         self._df: array[int] = array("I")
         self._doc_len: array[int] = array("I")
         self._published: array[float] = array("d")
@@ -180,19 +197,19 @@ class RelatedIndex:
         known = self._searched_terms.pop(text, None)
         counts = Counter(known if known is not None else self._an.terms(text))
         doc = len(self._doc_len)
+        length = sum(counts.values())
         terms = array("I")
         for term, tf in counts.items():
             t = self._term_ids.get(term)
             if t is None:
                 t = self._term_ids[term] = len(self._term_ids)
                 self._post_docs.append(array("I"))
-                self._post_tfs.append(array("H"))
+                self._post_codes.append(array("I"))
                 self._df.append(0)
             self._post_docs[t].append(doc)
-            self._post_tfs[t].append(min(tf, 65535))
+            self._post_codes[t].append(self._code(min(tf, 65535), length))
             self._df[t] += 1
             terms.append(t)
-        length = sum(counts.values())
         self._doc_len.append(length)
         ts = published_at.timestamp()
         self._published.append(ts)
@@ -205,6 +222,15 @@ class RelatedIndex:
         self._doc_headline.append(headline)
         self._by_article[article_id] = doc
         self._total_len += length
+
+    def _code(self, tf: int, length: int) -> int:
+        """The code of a (term frequency, document length) pair (a few hundred of them in an archive)."""
+        code = self._pair_code.get((tf, length))
+        if code is None:
+            code = self._pair_code[(tf, length)] = len(self._pair_tf)
+            self._pair_tf.append(tf)
+            self._pair_len.append(length)
+        return code
 
     def remove(self, article_id: str) -> None:
         """Drop an article from the index (unknown ids are ignored)."""
@@ -235,13 +261,13 @@ class RelatedIndex:
             term_end.append(len(term_ids))
         remap = {d: i for i, d in enumerate(live)}
         post_docs: list[array[int]] = [array("I") for _ in self._post_docs]
-        post_tfs: list[array[int]] = [array("H") for _ in self._post_tfs]
-        for t, (docs, tfs) in enumerate(zip(self._post_docs, self._post_tfs, strict=True)):
-            for d, tf in zip(docs, tfs, strict=True):
+        post_codes: list[array[int]] = [array("I") for _ in self._post_codes]
+        for t, (docs, codes) in enumerate(zip(self._post_docs, self._post_codes, strict=True)):
+            for d, code in zip(docs, codes, strict=True):
                 if d in remap:
                     post_docs[t].append(remap[d])
-                    post_tfs[t].append(tf)
-        self._post_docs, self._post_tfs = post_docs, post_tfs
+                    post_codes[t].append(code)
+        self._post_docs, self._post_codes = post_docs, post_codes
         self._doc_len = array("I", (self._doc_len[d] for d in live))
         self._published = array("d", (published[d] for d in live))
         self._latest = array("d", itertools.accumulate(self._published, max))
@@ -267,35 +293,41 @@ class RelatedIndex:
         self._window_start[t] = (lo, first)
         return first
 
-    def _scores(self, matched: list[tuple[int, float]], lo: int, denom_len: np.ndarray) -> np.ndarray:
-        """The BM25 of every document in the window (counted from document ``lo``): the matched terms'
-        postings from ``lo`` on are gathered into two arrays (C-level copies, not a few numpy calls per
-        term) and scored in one pass of numpy, each document's terms summed in the order given."""
-        size = len(denom_len)
+    def _scores(self, matched: list[tuple[int, float]], lo: int, size: int, avgdl: float) -> np.ndarray:
+        """The BM25 of every document in the window (the ``size`` documents from document ``lo`` on): the
+        matched terms' postings from ``lo`` on are gathered into two arrays (C-level copies, not a few
+        numpy calls per term) and scored in one pass of numpy, each document's terms summed in the order
+        given. A posting is weighed by its (term frequency, length) pair's entry in a table made for this
+        search: ``idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * length / avgdl))``, the same operations in
+        the same order as for each posting on its own, made once per pair instead of once per document."""
         if not matched:
             return np.zeros(size, dtype=np.float64)
-        post_docs, post_tfs = self._post_docs, self._post_tfs
+        post_docs, post_codes = self._post_docs, self._post_codes
         gathered_docs: array[int] = array("I")
-        gathered_tfs: array[int] = array("H")
+        gathered_codes: array[int] = array("I")
         sizes: list[int] = []
         for t, _ in matched:
             first = self._first_in_window(t, lo)
-            docs, tfs = post_docs[t], post_tfs[t]
+            docs, codes = post_docs[t], post_codes[t]
             gathered_docs.extend(docs[first:] if first else docs)
-            gathered_tfs.extend(tfs[first:] if first else tfs)
+            gathered_codes.extend(codes[first:] if first else codes)
             sizes.append(len(docs) - first)
         doc: np.ndarray = np.frombuffer(gathered_docs, dtype=np.uint32)
         if lo:
             doc = doc.astype(np.intp) - lo
-        tf = np.frombuffer(gathered_tfs, dtype=np.uint16).astype(np.float64)
-        # idf * tf * (K1 + 1) / (tf + denom), computed in place: the same operations in the same
-        # order as the expression, without a temporary array of every posting for each of them
+        code = np.frombuffer(gathered_codes, dtype=np.uint32)
+        pair_tf = np.frombuffer(self._pair_tf, dtype=np.float64)
+        # K1 * (1 - B + B * length / avgdl) + tf of every pair, in place
+        pair_denom = np.frombuffer(self._pair_len, dtype=np.float64) * B
+        pair_denom /= avgdl
+        pair_denom += 1 - B
+        pair_denom *= K1
+        pair_denom += pair_tf
+        # idf * tf * (K1 + 1) / denom, in place, without a temporary array of every posting for each step
         weights = np.repeat([idf for _, idf in matched], sizes)
-        weights *= tf
+        weights *= pair_tf.take(code)
         weights *= K1 + 1
-        denom = denom_len[doc]
-        denom += tf
-        weights /= denom
+        weights /= pair_denom.take(code)
         return np.bincount(doc, weights=weights, minlength=size)
 
     def search(
@@ -334,12 +366,6 @@ class RelatedIndex:
         n_docs = len(self._doc_len)
         if lo >= n_docs:
             return []
-        # K1 * (1 - B + B * doc_len / avgdl), in place (the same operations, in the same order)
-        denom_len = np.frombuffer(self._doc_len, dtype=np.uint32)[lo:n_docs].astype(np.float64)
-        denom_len *= B
-        denom_len /= avgdl
-        denom_len += 1 - B
-        denom_len *= K1
         idfs: list[float] = []
         matched: list[tuple[int, float]] = []  # (term, idf) of the query terms some live document has
         for term in sorted(query):
@@ -353,7 +379,7 @@ class RelatedIndex:
             matched.append((t, idf))
         weight = sum(sorted(idfs, reverse=True)[:MATCH_TERMS])
         threshold = MIN_MATCH * weight
-        scores = self._scores(matched, lo, denom_len)
+        scores = self._scores(matched, lo, n_docs - lo, avgdl)
         if self._embedder is not None:
             qvec = self._vector(text) if vector is None else vector
             return self._hybrid(scores, scores >= threshold, qvec, lo, now_ts, window, entity_ids, k, exclude_article_id)
@@ -371,7 +397,7 @@ class RelatedIndex:
             candidates, cand_scores = candidates[other], cand_scores[other]
         if candidates.size == 0:
             return []
-        order = np.lexsort((candidates, -cand_scores))[:TOP_N]
+        order = _best(candidates, cand_scores, TOP_N)
         top = candidates[order]
         top_scores = cand_scores[order]
         best = float(top_scores[0])
@@ -413,9 +439,9 @@ class RelatedIndex:
             if own >= 0:
                 usable[own] = False
         by_bm25 = np.flatnonzero(bm25_ok & usable)
-        by_bm25 = by_bm25[np.lexsort((by_bm25, -scores[by_bm25]))[:TOP_N]]
+        by_bm25 = by_bm25[_best(by_bm25, scores[by_bm25], TOP_N)]
         by_cosine = np.flatnonzero((cosine >= MIN_COSINE) & usable)
-        by_cosine = by_cosine[np.lexsort((by_cosine, -cosine[by_cosine]))[:TOP_N]]
+        by_cosine = by_cosine[_best(by_cosine, cosine[by_cosine], TOP_N)]
         pool = np.union1d(by_bm25, by_cosine)
         if pool.size == 0:
             return []

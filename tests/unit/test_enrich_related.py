@@ -160,3 +160,21 @@ def test_removals_and_compaction_score_as_an_index_of_only_what_is_left() -> Non
         query = (f"{topic} report {word}", f"More on {topic} near {word}.")
         got = shrunk.search(*query, [], now=T0, k=8)
         assert got and got == fresh.search(*query, [], now=T0, k=8)
+
+
+def test_the_best_candidates_are_the_head_of_a_full_sort_ties_and_all() -> None:
+    """A search ranks its candidates by sorting only those at least as high as the 20th: that must give
+    what a full sort by (-score, id) gives, ties at the boundary decided by id."""
+    import numpy as np
+
+    from services.enrich.related import _best
+
+    rng = np.random.default_rng(7)
+    for size in (0, 1, 5, 20, 21, 200, 5000):
+        for levels in (3, 50, 10**6):  # few distinct scores (many ties), some, nearly all distinct
+            ids = rng.permutation(size * 2)[:size]
+            scores = rng.integers(0, levels, size).astype(np.float64) / 7
+            for n in (1, 5, 20):
+                expected = np.lexsort((ids, -scores))[:n]
+                got = _best(ids, scores, n)
+                assert got.tolist() == expected.tolist()
