@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from services.enrich.related import RelatedIndex
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -178,3 +180,42 @@ def test_the_best_candidates_are_the_head_of_a_full_sort_ties_and_all() -> None:
                 expected = np.lexsort((ids, -scores))[:n]
                 got = _best(ids, scores, n)
                 assert got.tolist() == expected.tolist()
+
+
+def test_scores_are_okapi_bm25_of_the_live_documents_written_out_plainly() -> None:
+    """The index's scores (weighed by a table of term frequency and length pairs, summed by numpy)
+    against BM25 computed document by document: the same links in the same order, the same scores."""
+    import math
+    import random
+
+    from services.enrich import related
+
+    rnd = random.Random(5)
+    vocab = ["harbour", "storm", "budget", "minister", "troops", "border", "coffee", "harvest", "flood", "vote", "tax",
+             "port", "ferry", "strike", "union", "wages", "drought", "rain", "bank", "rates", "court", "ruling"]
+    index = related.RelatedIndex()
+    texts: dict[str, str] = {}
+    for n in range(400):
+        words = rnd.choices(vocab[: 6 + n % 16], k=rnd.randint(3, 14))  # repeats: term frequencies above 1
+        texts[f"d{n:03d}"] = " ".join(words)
+        index.add(f"d{n:03d}", texts[f"d{n:03d}"], "", [], T0)
+    for n in range(0, 400, 9):
+        index.remove(f"d{n:03d}")
+        del texts[f"d{n:03d}"]
+    terms = {a: index._an.terms(t) for a, t in texts.items()}
+    avgdl = sum(map(len, terms.values())) / len(terms)
+    for _ in range(40):
+        query = " ".join(rnd.sample(vocab, rnd.randint(2, 6)))
+        qterms = set(index._an.terms(query))
+        idf = {t: math.log(1 + (len(terms) - df + 0.5) / (df + 0.5))
+               for t in qterms if (df := sum(t in ts for ts in terms.values()))}
+        unseen = math.log(1 + (len(terms) - 0.5) / 1.5)
+        weight = sum(sorted((idf.get(t, unseen) for t in qterms), reverse=True)[: related.MATCH_TERMS])
+        bm25 = {a: sum(idf[t] * ts.count(t) * (related.K1 + 1)
+                       / (ts.count(t) + related.K1 * (1 - related.B + related.B * len(ts) / avgdl)) for t in idf if t in ts)
+                for a, ts in terms.items()}
+        ranked = sorted(((-s, a) for a, s in bm25.items() if s >= related.MIN_MATCH * weight))[: related.TOP_N]
+        expected = [(a, -s / -ranked[0][0]) for s, a in ranked[:5]]
+        got = index.search(query, "", [], now=T0, k=5)
+        assert [x.article_id for x in got] == [a for a, _ in expected], query
+        assert [x.score for x in got] == [pytest.approx(s, abs=1e-4) for _, s in expected], query
