@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
+import msgspec
 import structlog
 
 from services.wire.settings import Settings
 
+# JSON lines are encoded by msgspec (a third of the stdlib encoder's time per line); a value it cannot
+# encode is written as its repr, as structlog's own renderer does.
+_encoder = msgspec.json.Encoder(enc_hook=repr)
+
+
+def _json_line(event_dict: Any, **_: Any) -> bytes:
+    return _encoder.encode(event_dict)
+
 
 def configure_logging(settings: Settings) -> None:
     level = logging.getLevelNamesMapping().get(settings.log_level, logging.INFO)
+    json_lines = settings.log_format == "json"
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer()
-        if settings.log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer(serializer=_json_line) if json_lines else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
         processors=[
@@ -26,7 +35,8 @@ def configure_logging(settings: Settings) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=(structlog.BytesLoggerFactory(file=sys.stderr.buffer) if json_lines
+                        else structlog.PrintLoggerFactory(file=sys.stderr)),
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")

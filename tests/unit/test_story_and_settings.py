@@ -151,3 +151,38 @@ def test_workers_run_on_uvloop() -> None:
 
     run_on_uvloop(main())
     assert loops == ["uvloop"]
+
+
+def test_json_logs_are_one_object_a_line_with_context_and_a_repr_of_what_json_cannot_hold(
+        capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    import json
+
+    import structlog
+
+    from services.wire.logging import configure_logging
+    from services.wire.settings import Settings
+
+    class Opaque:
+        def __repr__(self) -> str:
+            return "<opaque thing>"
+
+    configure_logging(Settings(log_format="json", log_level="INFO"))
+    try:
+        log = structlog.get_logger("json-test")
+        structlog.contextvars.bind_contextvars(correlation_id="c-1")
+        log.info("article.enriched", tags=["Zürich", "Kyiv"], related=3, thing=Opaque())
+        log.debug("not.shown")
+        try:
+            raise ValueError("broken")
+        except ValueError:
+            log.exception("entry.failed")
+    finally:
+        structlog.contextvars.clear_contextvars()
+        structlog.reset_defaults()
+    lines = capsysbinary.readouterr().err.decode().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["event"] for r in records] == ["article.enriched", "entry.failed"]
+    first = records[0]
+    assert first["tags"] == ["Zürich", "Kyiv"] and first["related"] == 3 and first["thing"] == "<opaque thing>"
+    assert first["correlation_id"] == "c-1" and first["level"] == "info" and first["timestamp"].endswith("Z")
+    assert "ValueError: broken" in records[1]["exception"]
