@@ -367,7 +367,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--peer-pools", default=None, help="Celery pools to try: prefork,solo,threads")
     parser.add_argument("--skip-others", action="store_true", help="only the wire (no floor, no peer)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--enrich-workers", type=int, default=1, help="enrich processes (one consumer group)")
+    parser.add_argument("--enrich-workers", type=int, default=2,
+                        help="enrich processes in one consumer group (default 2, as docker-compose.yml runs them)")
     parser.add_argument("--profile", metavar="DIR", default=None,
                         help="record each service with py-spy at each fixed rate and while the stories pushed at once go through "
                              "(raw stacks, DIR/<part>-<service>.txt)")

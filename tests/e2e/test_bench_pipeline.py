@@ -32,8 +32,9 @@ def test_pipeline_bench_prints_its_table() -> None:
         assert row in out, f"missing row {row!r} in:\n{out}"
     pauses = re.search(r"garbage collections that paused a service 10 ms or more.*\| ingest (\d+)(, \d+ ms)?, enrich (\d+)", out)
     assert pauses is not None, out  # counted from the services' own gc.pause log lines
-    rss = re.search(r"ingest (\d+) MB, enrich (\d+) MB, publish (\d+) MB", out)
-    assert rss is not None and all(int(mb) > 0 for mb in rss.groups()), out
+    rss = re.search(r"ingest (\d+) MB, enrich (\d+) MB, enrich-2 (\d+) MB, publish (\d+) MB", out)
+    assert rss is not None and all(int(mb) > 0 for mb in rss.groups()), out  # two enrich processes by default
+    assert "| newswire: HTTP ingest, enrich, publish, SSE (4 processes) |" in out, out
     dataset = re.search(r"dataset, per story filed through the pipeline \| ([\d.,]+) KB of memory, (?:([\d.,]+) KB "
                         r"appended to the AOF|AOF growth not measured \(the server rewrote its AOF meanwhile\)) "
                         r"\(([\d,]+) stories\)", out)

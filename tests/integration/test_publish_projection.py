@@ -82,3 +82,21 @@ async def test_an_article_stored_with_the_older_second_copy_is_killed_from_its_v
     canceled = await _kill(redis, articles, 2)
     assert (canceled.headlines[0].value, canceled.pub_status) == ("Harbour reopens", "canceled")
     assert await articles.state(ARTICLE, 0) == {"published_version": b"2", "killed": b"2"}
+
+
+async def test_a_version_enriched_after_a_newer_one_was_delivered_is_stale_and_never_reaches_partners(
+        redis: Redis) -> None:
+    """Two enrich processes share one consumer group, so version 2 of an article can come out of
+    enrichment before version 1: partners then get version 2 only, never version 1 after it."""
+    articles = ArticleProjection(redis)
+    older, newer = _delivered_item(1, "Ferry sails"), _delivered_item(2, "Ferry sails at noon")
+    results = []
+    for version, item in ((2, newer), (1, older)):
+        call = articles.publish_call(Group.PUBLISH, 0, source_event_id=str(uuid.uuid4()), entry_id="0-1",
+                                     published=_published(version, item), release_ms=0)
+        results.append((await run_scripts(redis, [call]))[0])
+    assert results[1] == b"stale"
+    entries = await redis.xrange(stream_key(Stream.PUBLISHED))
+    assert [decode_event(fields).version for _, fields in entries] == [2]  # type: ignore[union-attr]
+    assert await articles.state(ARTICLE, 0) == {"published_version": b"2"}
+    assert await articles.last_item(ARTICLE, 0) == newer

@@ -256,3 +256,10 @@ def test_dockerfile_base_and_user() -> None:
     users = [args for keyword, args in instructions if keyword == "USER"]
     assert users, "image must not run as root"
     assert users[-1].split(":")[0] not in ("root", "0")
+
+
+def test_enrich_runs_two_replicas_and_no_service_fixes_its_container_name(services: Doc) -> None:
+    """Two enrich processes share its consumer group (the heaviest stage gets the idle cores); a fixed
+    ``container_name`` would stop compose from starting a second one, or from scaling any service."""
+    assert services["enrich"]["deploy"]["replicas"] == 2
+    assert all("container_name" not in service for service in services.values())
