@@ -6,8 +6,9 @@
 Each drill starts its own Redis server (AOF, ``appendfsync always``) and the three services as
 processes, and prints PASS or FAIL with its counts; the command exits 1 if any drill fails.
 
-- ``kill``: ``kill -9`` of enrich, then of publish, at seeded random moments while stories flow;
-  every story reaches a webhook partner and an SSE partner, none lost, none twice.
+- ``kill``: ``kill -9`` of one of two enrich processes (as ``docker-compose.yml`` runs them), then
+  of publish, at seeded random moments while stories flow; every story reaches a webhook partner
+  and an SSE partner, none lost, none twice.
 - ``redis``: ``kill -9`` of the Redis server mid-run, restarted on the same port and data; every
   filing that got a ``202`` is on the log and delivered; meanwhile ingest answers ``503`` with
   ``Retry-After``, never ``500``; the services recover without being restarted.
@@ -98,7 +99,7 @@ class Plan:
 # -- the drills ----------------------------------------------------------------------------------
 
 async def drill_kill(workdir: Path, plan: Plan) -> Result:
-    result = Result("kill -9 enrich, then publish")
+    result = Result("kill -9 one of two enrich processes, then publish")
     rng = random.Random(plan.seed)
     wire = DrillWire(workdir / "kill")
     await wire.open()
@@ -108,7 +109,7 @@ async def drill_kill(workdir: Path, plan: Plan) -> Result:
         await wire.register("drill-hook", ["webhook"], receiver.url("/hook"))
         hook = Tally(receiver, "/hook")
         follower = SseFollower(wire.partner_url, await wire.register("drill-sse", ["sse"]))
-        for name in SERVICES:
+        for name in (*SERVICES, "enrich-2"):  # two enrich processes in one group, as deployed; "enrich" is killed
             wire.start(name)
         await wire.wait_ready()
         follower.start()
@@ -458,7 +459,7 @@ async def drill_fuzz(workdir: Path, plan: Plan) -> Result:
 
 
 def show_logs(folder: Path) -> None:
-    for service in SERVICES:
+    for service in (*SERVICES, "enrich-2"):
         log = folder / f"{service}.log"
         if log.exists():
             say(f"  --- last lines of {service}.log ---\n{log.read_text(errors='replace')[-1500:]}")

@@ -140,8 +140,10 @@ class DrillWire:
 
     # -- the services
     def start(self, name: str) -> None:
+        """Start a service by name; ``enrich-2`` is a second enrich process (the same consumer group)."""
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
-        self.procs[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=self.env, cwd=ROOT,
+        module = name.split("-", 1)[0]
+        self.procs[name] = subprocess.Popen([sys.executable, "-m", f"services.{module}"], env=self.env, cwd=ROOT,
                                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
 
@@ -197,9 +199,10 @@ class DrillWire:
             names = [text(k) for k in await self.r.hkeys(WORKERS_KEY)]  # type: ignore[misc]
         except Exception:
             return False
-        for group in ("enrich", "publish"):
-            if group in self.procs:
-                pid = str(self.procs[group].pid)
+        for name, proc in self.procs.items():
+            group = name.split("-", 1)[0]
+            if group in ("enrich", "publish"):
+                pid = str(proc.pid)
                 if not any(n.startswith(group + "-") and n.rsplit("-", 1)[1] == pid for n in names):
                     return False
         return True
