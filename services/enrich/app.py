@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from redis.asyncio.client import Pipeline
 from schemas.codec import decode_event
 from schemas.events import CONTENT_EVENTS, AnyEvent, ArticleEnriched, ArticlePublished
 from schemas.streams import Group, Stream, stream_key
-from services.enrich.core import Enricher
+from services.enrich.core import Enricher, Enrichment
 from services.enrich.text import html_to_text, lead
 from services.enrich.vocab_store import VocabProjection
 from services.wire.eventlog import EventLog, as_streams
@@ -108,6 +109,8 @@ class EnrichHandler(NoReads):
         self.enricher = enricher
         self.archive = ArchiveProjection(eventlog.redis, enricher, eventlog.settings.partitions)
         self.vocab = VocabProjection(eventlog.redis, enricher.vocabulary)
+        # event id -> when and what the batch's enrichment found (or the exception it raised)
+        self._prepared: dict[str, tuple[datetime, Enrichment | Exception]] = {}
 
     async def before_batch(self, partition: int) -> None:
         # One round trip for both projections' reads (more only when a read came back full).
@@ -127,11 +130,28 @@ class EnrichHandler(NoReads):
         if applied:
             log.debug(EV_ARCHIVE_CAUGHT_UP, applied=applied, total=self.archive.applied)
 
+    async def prefetch(self, events: Sequence[tuple[str, AnyEvent]], partition: int) -> None:
+        """Enrich the batch's versions together, step by step (``Enricher.enrich_many``): each ``handle``
+        then takes its own result, or raises its own error."""
+        self._prepared.clear()
+        content = [event for _, event in events if isinstance(event, CONTENT_EVENTS)]
+        if content:
+            now = datetime.now(UTC)
+            found = self.enricher.enrich_many(content, now)
+            self._prepared = {event.event_id: (now, result) for event, result in zip(content, found, strict=True)}
+
     async def handle(self, event: AnyEvent, entry_id: str, partition: int) -> Call | None:
         if not isinstance(event, CONTENT_EVENTS):  # kills and embargo changes need no enrichment
             return None
-        now = datetime.now(UTC)
-        enrichment = self.enricher.enrich(event, now)
+        prepared = self._prepared.pop(event.event_id, None)
+        if prepared is None:
+            now = datetime.now(UTC)
+            enrichment = self.enricher.enrich(event, now)
+        else:
+            now, found = prepared
+            if isinstance(found, Exception):
+                raise found
+            enrichment = found
         self.archive.remember_lead(event.body_html, enrichment.lead)
         enriched = ArticleEnriched(
             event_id=str(uuid.uuid4()), article_id=event.article_id, version=event.version, occurred_at=now,

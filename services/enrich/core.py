@@ -7,11 +7,11 @@ No I/O at call time, no clock, no randomness: ``now`` is passed in and all data 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
 
@@ -24,6 +24,7 @@ from services.enrich.vocabulary import Mention, NameFinder, Vocabulary, load_voc
 if TYPE_CHECKING:
     from services.enrich.semantic import Embedder
 
+T = TypeVar("T")
 DATA_DIR = Path(__file__).resolve().parent / "data"
 _CREDIT = re.compile(r"\((?:photos?|pictures?|images?|credit|photograph)(?: by|:)[^()]*\)", re.IGNORECASE)
 RELATED_K = 5
@@ -83,19 +84,49 @@ class Enricher:
         return tags, suggestions
 
     def enrich(self, filed: ArticleContent, now: datetime) -> Enrichment:
-        text = html_to_text(filed.body_html)
-        article_lead = lead(text)
-        tags, suggestions = self.entities(filed.headline, text)
-        subjects: list[SubjectTag] = self.topics.subjects(filed.headline, text)
-        related = self.index.search(
-            filed.headline,
-            article_lead,
-            [t.id for t in tags],
+        found = self.enrich_many([filed], now)[0]
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    def enrich_many(self, filed: Sequence[ArticleContent], now: datetime) -> list[Enrichment | Exception]:
+        """The enrichment of each article of a batch, or the exception its enrichment raised: for each
+        article what ``enrich`` gives, the others unaffected by one that fails.
+
+        Each step runs over the whole batch before the next (the text, the entities, the subjects,
+        the related links), so that one step's code and data stay in the processor's caches from one
+        article to the next, instead of every step evicting the others' for every article. Nothing a
+        step does for one article changes another's result: the index and the vocabulary do not
+        change within a batch.
+        """
+        failed: list[Exception | None] = [None] * len(filed)
+
+        def each(step: Callable[[int], T]) -> list[T]:
+            out: list[T] = []
+            for i in range(len(filed)):
+                if failed[i] is None:
+                    try:
+                        out.append(step(i))
+                        continue
+                    except Exception as exc:
+                        failed[i] = exc
+                out.append(None)  # type: ignore[arg-type]  # never read: the article failed
+            return out
+
+        texts = each(lambda i: html_to_text(filed[i].body_html))
+        leads = each(lambda i: lead(texts[i]))
+        entities = each(lambda i: self.entities(filed[i].headline, texts[i]))
+        subjects = each(lambda i: self.topics.subjects(filed[i].headline, texts[i]))
+        related = each(lambda i: self.index.search(
+            filed[i].headline,
+            leads[i],
+            [t.id for t in entities[i][0]],
             now=now,
             k=RELATED_K,
-            exclude_article_id=filed.article_id,
-        )
-        return Enrichment(tags=tags, subjects=subjects, related=related, lead=article_lead, suggestions=suggestions)
+            exclude_article_id=filed[i].article_id,
+        ))
+        return [failed[i] or Enrichment(tags=entities[i][0], subjects=subjects[i], related=related[i], lead=leads[i],
+                                        suggestions=entities[i][1]) for i in range(len(filed))]
 
     def index_article(self, article_id: str, headline: str, lead: str, tag_ids: Iterable[str], published_at: datetime) -> None:
         """Add (or replace) an article in the related-links archive."""

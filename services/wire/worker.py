@@ -68,8 +68,9 @@ class Handler(Protocol):
         """Bring read-side state up to date before a batch (e.g. an index projection)."""
 
     async def prefetch(self, events: Sequence[tuple[str, AnyEvent]], partition: int) -> None:
-        """Read what ``handle`` will need for a whole batch in one round trip, before the batch is
-        handled (a handler with nothing to read returns at once; ``handle`` must not rely on it)."""
+        """Prepare what ``handle`` will need for a whole batch at once, before the batch is handled: reads
+        in one round trip, or work that is cheaper done for the batch together (a handler with nothing
+        to prepare returns at once; ``handle`` must not rely on it)."""
 
     async def handle(self, event: AnyEvent, entry_id: str, partition: int) -> Call | None:
         """The append-once call that records this event's effect, or None if it has none."""

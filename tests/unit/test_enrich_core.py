@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -102,3 +103,34 @@ def test_names_in_a_picture_credit_are_not_tags(enricher: Enricher) -> None:
     names = {t.name for t in tags}
     assert {"Brest", "Russia", "Belarus"} <= names
     assert not names & {"Agence France-Presse", "Getty Images", "Natalia Kolesnikova"}
+
+
+def test_a_batch_enriched_step_by_step_gives_each_article_what_enrich_gives_it(enricher: Enricher) -> None:
+    """``enrich_many`` runs each step over the whole batch; every article gets what ``enrich`` alone gives
+    it, and one whose enrichment fails gets its exception without the others noticing."""
+    from bench.stories import filed_story
+    from services.enrich.topics import TopicRules
+
+    archive = [filed_story(n, 3, NOW - timedelta(hours=1), "desk") for n in range(40)]
+    for event in archive:
+        found = enricher.enrich(event, NOW - timedelta(hours=1))
+        enricher.index_article(event.article_id, event.headline, found.lead, [t.id for t in found.tags],
+                               NOW - timedelta(minutes=30))
+    batch = [_filed("a-1", HEADLINE, BODY), *(filed_story(n, 3, NOW, "desk") for n in range(40, 52))]
+    one_by_one = [enricher.enrich(event, NOW) for event in batch]
+    assert enricher.enrich_many(batch, NOW) == one_by_one
+    assert any(e.related for e in one_by_one)  # the batch searched an archive, not an empty index
+
+    class Failing(TopicRules):
+        def subjects(self, headline: str, body: str) -> list[Any]:
+            if headline == batch[3].headline:
+                raise ValueError("no subjects for this one")
+            return super().subjects(headline, body)
+
+    failing = Failing(enricher.topics.topics.values())
+    broken = Enricher(enricher.vocabulary, failing, enricher.index, enricher.names)
+    found = broken.enrich_many(batch, NOW)
+    assert isinstance(found[3], ValueError) and str(found[3]) == "no subjects for this one"
+    assert found[:3] + found[4:] == one_by_one[:3] + one_by_one[4:]
+    with pytest.raises(ValueError, match="no subjects"):
+        broken.enrich(batch[3], NOW)
