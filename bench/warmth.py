@@ -1,6 +1,6 @@
 """What a story's enrichment costs back to back, and with pauses between stories, in one process.
 
-    python -m bench.warmth [--stories 500] [--pause-ms 20] [--spin] [--parts]
+    python -m bench.warmth [--stories 500] [--pause-ms 20] [--spin] [--parts] [--batch 50]
 
 The same stories through the same enricher (``Enricher.enrich`` and indexing for related links),
 first one after another, then with a pause after each, as at a moderate filing rate. Prints the CPU
@@ -12,7 +12,9 @@ instead of sleeping, so the process keeps its core: if a story still costs more 
 not the sleep itself (going idle, being descheduled) but what the pause did to the caches.
 ``--parts`` also prints what each part of the enrichment costs back to back, one part after another
 for each story as ``Enricher.enrich`` runs them (HTML to text, lead, entities, subjects, related
-search, indexing).
+search, indexing). ``--batch N`` also compares the same stories enriched one at a time with the
+same stories enriched N at a time, step by step (``Enricher.enrich_many``, as the enrich worker does
+with a batch it reads), alternated three times, and prints the best of each.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--spin", action="store_true", help="busy-wait through the pauses instead of sleeping")
     parser.add_argument("--parts", action="store_true", help="also the CPU per story of each part, back to back")
+    parser.add_argument("--batch", type=int, default=0, help="also one at a time against N at a time, step by step")
     args = parser.parse_args()
     enricher = new_enricher()
     now = datetime.now(UTC)
@@ -64,6 +67,10 @@ def main() -> None:
     if args.parts:
         spent_by = parts(enricher, busy, now)
         print("by part, back to back: " + ", ".join(f"{name} {us:,.0f} µs" for name, us in spent_by.items()))
+    if args.batch:
+        alone, together = batched(enricher, busy, now, args.batch)
+        print(f"enrichment CPU per story, the same {len(busy)} stories, best of three: one at a time {alone:,.0f} µs; "
+              f"{args.batch} at a time, step by step {together:,.0f} µs ({together / alone:.2f} x)")
 
 
 def enrich_and_index(enricher: Enricher, event: ArticleFiled, now: datetime) -> Enrichment:
@@ -71,6 +78,26 @@ def enrich_and_index(enricher: Enricher, event: ArticleFiled, now: datetime) -> 
     found = enricher.enrich(event, now)
     enricher.index_article(event.article_id, event.headline, found.lead, [t.id for t in found.tags], now)
     return found
+
+
+def batched(enricher: Enricher, events: list[ArticleFiled], now: datetime, size: int) -> tuple[float, float]:
+    """CPU per story of ``events`` enriched one at a time and ``size`` at a time (``enrich_many``), best of
+    three alternated runs of each (the archive does not change between them, so each run does the same work)."""
+    def one_at_a_time() -> None:
+        for event in events:
+            enricher.enrich(event, now)
+
+    def together() -> None:
+        for i in range(0, len(events), size):
+            enricher.enrich_many(events[i : i + size], now)
+
+    best = {one_at_a_time: float("inf"), together: float("inf")}
+    for _ in range(3):
+        for run in best:
+            began = time.process_time()
+            run()
+            best[run] = min(best[run], (time.process_time() - began) / len(events) * 1e6)
+    return best[one_at_a_time], best[together]
 
 
 def parts(enricher: Enricher, events: list[ArticleFiled], now: datetime) -> dict[str, float]:

@@ -35,6 +35,7 @@ def test_benchmark_runs(module: str, args: list[str], needle: str) -> None:
         ("bench.gc_pause", ["--items", "500", "--distinct", "20", "--repeat", "2"], "full collection: best"),
         ("bench.gc_pause", ["--archive", "50", "--repeat", "2"], "enricher with 50 stories indexed"),
         ("bench.startup", ["--repeat", "1"], "enrich   ready in"),
+        ("bench.warmth", ["--stories", "20", "--pause-ms", "1", "--batch", "5"], "5 at a time, step by step"),
     ],
 )
 def test_process_benchmark_runs(module: str, args: list[str], needle: str) -> None:
