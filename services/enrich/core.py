@@ -19,7 +19,7 @@ from schemas.events import ArticleContent, EntityTag, RelatedLink, SubjectTag
 from services.enrich.related import RelatedIndex
 from services.enrich.text import html_to_text, lead
 from services.enrich.topics import TopicRules
-from services.enrich.vocabulary import Mention, NameFinder, Vocabulary, load_vocabulary
+from services.enrich.vocabulary import Mention, NameFinder, NameResult, Vocabulary, load_vocabulary
 
 if TYPE_CHECKING:
     from services.enrich.semantic import Embedder
@@ -56,7 +56,11 @@ class Enricher:
         about the story and are left out.
         """
         found = self.vocabulary.find(text)
-        names = self.names.find(text, found, self.vocabulary)
+        return self._merged(text, found, self.names.find(text, found, self.vocabulary))
+
+    @staticmethod
+    def _merged(text: str, found: list[Mention], names: NameResult) -> tuple[list[Mention], list[str]]:
+        """The vocabulary's mentions (``found``) and the name rules' (``names``), as ``mentions`` gives them."""
         mentions: list[Mention] = [m for m in found if m.start not in names.suppressed]
         mentions += names.mentions
         credits = [m.span() for m in _CREDIT.finditer(text)]
@@ -67,7 +71,10 @@ class Enricher:
 
     def entities(self, headline: str, text: str) -> tuple[list[EntityTag], list[str]]:
         """Entity tags (first mention order) and untyped name suggestions."""
-        mentions, suggestions = self.mentions(f"{headline}\n\n{text}")
+        return self._tags(*self.mentions(f"{headline}\n\n{text}"))
+
+    @staticmethod
+    def _tags(mentions: list[Mention], suggestions: list[str]) -> tuple[list[EntityTag], list[str]]:
         best: dict[str, Mention] = {}
         order: list[str] = []
         for m in mentions:
@@ -93,8 +100,8 @@ class Enricher:
         """The enrichment of each article of a batch, or the exception its enrichment raised: for each
         article what ``enrich`` gives, the others unaffected by one that fails.
 
-        Each step runs over the whole batch before the next (the text, the entities, the subjects,
-        the related links), so that one step's code and data stay in the processor's caches from one
+        Each step runs over the whole batch before the next (the text, the vocabulary's mentions,
+        the name rules, the subjects, the related links), so that one step's code and data stay in the processor's caches from one
         article to the next, instead of every step evicting the others' for every article. Nothing a
         step does for one article changes another's result: the index and the vocabulary do not
         change within a batch.
@@ -115,7 +122,11 @@ class Enricher:
 
         texts = each(lambda i: html_to_text(filed[i].body_html))
         leads = each(lambda i: lead(texts[i]))
-        entities = each(lambda i: self.entities(filed[i].headline, texts[i]))
+        # the entities as ``entities`` finds them, in three steps: the vocabulary, the name rules, the tags
+        whole = each(lambda i: f"{filed[i].headline}\n\n{texts[i]}")
+        found = each(lambda i: self.vocabulary.find(whole[i]))
+        names = each(lambda i: self.names.find(whole[i], found[i], self.vocabulary))
+        entities = each(lambda i: self._tags(*self._merged(whole[i], found[i], names[i])))
         subjects = each(lambda i: self.topics.subjects(filed[i].headline, texts[i]))
         related = each(lambda i: self.index.search(
             filed[i].headline,

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from schemas.events import ArticleFiled
-from services.enrich.core import Enricher, Enrichment, load_default_enricher
+from services.enrich.core import RELATED_K, Enricher, Enrichment, load_default_enricher
 from services.enrich.related import RelatedIndex
+from services.enrich.text import html_to_text, lead
 
 NOW = datetime(2026, 4, 2, 10, tzinfo=UTC)
 
@@ -117,7 +118,17 @@ def test_a_batch_enriched_step_by_step_gives_each_article_what_enrich_gives_it(e
         enricher.index_article(event.article_id, event.headline, found.lead, [t.id for t in found.tags],
                                NOW - timedelta(minutes=30))
     batch = [_filed("a-1", HEADLINE, BODY), *(filed_story(n, 3, NOW, "desk") for n in range(40, 52))]
-    one_by_one = [enricher.enrich(event, NOW) for event in batch]
+
+    def written_out(event: ArticleFiled) -> Enrichment:  # each part in turn, for one story
+        text = html_to_text(event.body_html)
+        tags, suggestions = enricher.entities(event.headline, text)
+        related = enricher.index.search(event.headline, lead(text), [t.id for t in tags], now=NOW, k=RELATED_K,
+                                        exclude_article_id=event.article_id)
+        return Enrichment(tags=tags, subjects=enricher.topics.subjects(event.headline, text), related=related,
+                          lead=lead(text), suggestions=suggestions)
+
+    one_by_one = [written_out(event) for event in batch]
+    assert [enricher.enrich(event, NOW) for event in batch] == one_by_one
     assert enricher.enrich_many(batch, NOW) == one_by_one
     assert any(e.related for e in one_by_one)  # the batch searched an archive, not an empty index
 
