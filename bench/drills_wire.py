@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import httpx
 from redis.asyncio import Redis
 
+from bench.procs import service_of
 from bench.receiver import Receiver
 from schemas.partners import Filters, Mode
 from services.ingest.core import new_article_id
@@ -142,8 +143,7 @@ class DrillWire:
     def start(self, name: str) -> None:
         """Start a service by name; ``enrich-2`` is a second enrich process (the same consumer group)."""
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
-        module = name.split("-", 1)[0]
-        self.procs[name] = subprocess.Popen([sys.executable, "-m", f"services.{module}"], env=self.env, cwd=ROOT,
+        self.procs[name] = subprocess.Popen([sys.executable, "-m", f"services.{service_of(name)}"], env=self.env, cwd=ROOT,
                                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
 
@@ -200,7 +200,7 @@ class DrillWire:
         except Exception:
             return False
         for name, proc in self.procs.items():
-            group = name.split("-", 1)[0]
+            group = service_of(name)
             if group in ("enrich", "publish"):
                 pid = str(proc.pid)
                 if not any(n.startswith(group + "-") and n.rsplit("-", 1)[1] == pid for n in names):

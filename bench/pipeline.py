@@ -22,7 +22,7 @@ import httpx
 from redis.asyncio import Redis
 
 from bench.loadgen import Follower, Sent, closed_loop, open_loop, post
-from bench.procs import Children, percentile, python_module, rss_mb
+from bench.procs import Children, percentile, python_module, rss_mb, service_of
 from bench.stories import story_bytes
 from schemas.partners import Filters
 from schemas.streams import Stream, stream_key
@@ -146,7 +146,7 @@ class Wire:
 
     def services(self) -> dict[str, int]:
         """Each running service process (``enrich-2`` for a second enrich worker) and its pid."""
-        return {name: proc.pid for name, proc in self.children.procs.items() if name.split("-")[0] in SERVICES}
+        return {name: proc.pid for name, proc in self.children.procs.items() if service_of(name) in SERVICES}
 
     async def wait_ready(self, redis: Redis, names: tuple[str, ...], within: float = 90) -> None:
         deadline = time.monotonic() + within

@@ -78,6 +78,11 @@ def terminate_on_signals() -> Iterator[None]:
             signal.signal(s, handler)
 
 
+def service_of(process: str) -> str:
+    """The service a benchmark's process runs: ``enrich`` for ``enrich`` and for ``enrich-2``, a second copy."""
+    return process.split("-", 1)[0]
+
+
 def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
