@@ -11,8 +11,8 @@ import structlog
 
 from services.wire.settings import Settings
 
-# JSON lines are encoded by msgspec (a third of the stdlib encoder's time per line); a value it cannot
-# encode is written as its repr, as structlog's own renderer does.
+# JSON lines are encoded by msgspec, not the stdlib encoder; a value it cannot encode is written as its
+# repr, as structlog's own renderer does.
 _encoder = msgspec.json.Encoder(enc_hook=repr)
 
 
