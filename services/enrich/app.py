@@ -109,8 +109,9 @@ class EnrichHandler(NoReads):
         self.enricher = enricher
         self.archive = ArchiveProjection(eventlog.redis, enricher, eventlog.settings.partitions)
         self.vocab = VocabProjection(eventlog.redis, enricher.vocabulary)
-        # event id -> when and what the batch's enrichment found (or the exception it raised)
-        self._prepared: dict[str, tuple[datetime, Enrichment | Exception]] = {}
+        # event id -> what the batch's enrichment found (or the exception it raised), and when it ran
+        self._prepared: dict[str, Enrichment | Exception] = {}
+        self._prepared_at = datetime.now(UTC)
 
     async def before_batch(self, partition: int) -> None:
         # One round trip for both projections' reads (more only when a read came back full).
@@ -136,22 +137,21 @@ class EnrichHandler(NoReads):
         self._prepared.clear()
         content = [event for _, event in events if isinstance(event, CONTENT_EVENTS)]
         if content:
-            now = datetime.now(UTC)
-            found = self.enricher.enrich_many(content, now)
-            self._prepared = {event.event_id: (now, result) for event, result in zip(content, found, strict=True)}
+            self._prepared_at = datetime.now(UTC)
+            found = self.enricher.enrich_many(content, self._prepared_at)
+            self._prepared = {event.event_id: result for event, result in zip(content, found, strict=True)}
 
     async def handle(self, event: AnyEvent, entry_id: str, partition: int) -> Call | None:
         if not isinstance(event, CONTENT_EVENTS):  # kills and embargo changes need no enrichment
             return None
-        prepared = self._prepared.pop(event.event_id, None)
-        if prepared is None:
+        found = self._prepared.pop(event.event_id, None)
+        if found is None:
             now = datetime.now(UTC)
             enrichment = self.enricher.enrich(event, now)
+        elif isinstance(found, Exception):
+            raise found
         else:
-            now, found = prepared
-            if isinstance(found, Exception):
-                raise found
-            enrichment = found
+            now, enrichment = self._prepared_at, found
         self.archive.remember_lead(event.body_html, enrichment.lead)
         enriched = ArticleEnriched(
             event_id=str(uuid.uuid4()), article_id=event.article_id, version=event.version, occurred_at=now,
