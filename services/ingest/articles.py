@@ -19,6 +19,7 @@ from services.ingest import core
 from services.wire.credentials import Credential, Role
 from services.wire.eventlog import EventLog, read_entries
 from services.wire.http import Problem, decode_json, require
+from services.wire.versions import version_items
 
 log = structlog.get_logger()
 # A route's ``opt`` key naming its body type and what to call it in a problem: read by ingest's
@@ -147,9 +148,12 @@ def article_routes(eventlog: EventLog, max_body_bytes: int, ensure_durable: Call
                                            now=datetime.now(UTC), version=seen + 1)
         return await run(event, seen, embargo_ms=core.embargo_ms(body.embargoed_until))
 
+    def partition(article_id: str) -> int:
+        return partition_of(article_id, eventlog.settings.partitions)
+
     def keys(article_id: str) -> tuple[str, str, str]:
-        partition = partition_of(article_id, eventlog.settings.partitions)
-        return item_key(article_id, partition), versions_key(article_id, partition), history_key(article_id, partition)
+        p = partition(article_id)
+        return item_key(article_id, p), versions_key(article_id, p), history_key(article_id, p)
 
     @get("/v1/articles/{article:str}", summary="An article as it stands (ninjs)", tags=["articles"])
     async def current(request: Request[Any, Any, Any], article: FromPath[str]) -> Response[bytes]:
@@ -157,11 +161,14 @@ def article_routes(eventlog: EventLog, max_body_bytes: int, ensure_durable: Call
         article_id = _urn(article)
         state = await state_of(article_id)
         item_k, versions_k, _ = keys(article_id)
-        built = {int(k): v for k, v in (await redis.hgetall(versions_k)).items()}  # type: ignore[misc]
+        built: dict[int, bytes] = {int(k): v for k, v in (await redis.hgetall(versions_k)).items()}  # type: ignore[misc]
         held = await redis.hget(item_k, "pending_version")  # type: ignore[misc]
+        newest_item = None
         if built:
             newest = max(built)
-            document = msgspec.json.decode(built[newest])
+            newest_item = (await version_items(redis, partition(article_id), {newest: built[newest]})).get(newest)
+        if newest_item is not None:
+            document = msgspec.json.decode(newest_item)
             if held is not None and int(held) == newest:
                 document["pubStatus"] = "withheld"  # held back by its embargo
         else:  # filed a moment ago: not through the pipeline yet
@@ -175,10 +182,11 @@ def article_routes(eventlog: EventLog, max_body_bytes: int, ensure_durable: Call
         await editor(request)
         article_id = _urn(article)
         _, versions_k, _ = keys(article_id)
-        raw = await redis.hget(versions_k, str(version))  # type: ignore[misc]
+        stored: bytes | None = await redis.hget(versions_k, str(version))  # type: ignore[misc,assignment]
+        raw = (await version_items(redis, partition(article_id), {version: stored})).get(version) if stored else None
         if raw is None:
             raise Problem(404, "Not found", f"article {article_id} has no built version {version}", kind="version-not-found")
-        return Response(raw if isinstance(raw, bytes) else raw.encode(), media_type="application/json")
+        return Response(raw, media_type="application/json")
 
     @get("/v1/articles/{article:str}/events", summary="The article's history: every event, oldest first",
          tags=["articles"])

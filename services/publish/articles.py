@@ -10,10 +10,12 @@ embargoes arriving from two consumer groups in any order settle the same way:
 - a kill marks the article, drops anything held, and delivers a ``canceled`` item only if some
   version was delivered before: a kill before release means nothing is ever delivered.
 
-Each version's ninjs item is kept once, in ``nw:{p}:versions:<id>`` (version -> item JSON); the
-article's ``nw:{p}:item:<id>`` says which version partners have (``published_version``), whether
-it was killed and what an embargo holds back. (An ``item`` field there, a second copy of the
-delivered version that older code kept, is dropped the next time the article changes.)
+Each version is kept once in ``nw:{p}:versions:<id>``: a delivered version as ``@<entry id>`` of its
+entry on the published stream, which carries the item; any other version as its item JSON (see
+``services/wire/versions.py``). The article's ``nw:{p}:item:<id>`` says which version partners have
+(``published_version``), whether it was killed and what an embargo holds back. (An ``item`` field
+there, a second copy of the delivered version that older code kept, is dropped the next time the
+article changes.)
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from schemas.ninjs import NinjsItem
 from schemas.streams import Group, Stream, embargo_key, history_key, item_key, stream_key, versions_key
 from services.wire.background import Background
 from services.wire.eventlog import GROUP_INPUT, done_key, flatten
+from services.wire.versions import version_items
 from services.wire.worker import Call
 
 log = structlog.get_logger()
@@ -58,11 +61,16 @@ end"""
 #       then the published entry's fields.
 _PUBLISH = _once("KEYS[3]") + """
 local version = tonumber(ARGV[5])
-redis.call('HSET', KEYS[5], ARGV[5], ARGV[7])
-if redis.call('HEXISTS', KEYS[4], 'killed') == 1 then return done('killed') end
+local function kept(result)
+  -- not delivered now: the version keeps its item, unless it has a value already (its delivery, or the
+  -- item an earlier enrichment of the same version built)
+  redis.call('HSETNX', KEYS[5], ARGV[5], ARGV[7])
+  return done(result)
+end
+if redis.call('HEXISTS', KEYS[4], 'killed') == 1 then return kept('killed') end
 local delivered = tonumber(redis.call('HGET', KEYS[4], 'published_version') or '0')
 local held = tonumber(redis.call('HGET', KEYS[4], 'pending_version') or '0')
-if version <= delivered or version <= held then return done('stale') end
+if version <= delivered or version <= held then return kept('stale') end
 local release = tonumber(ARGV[6])
 local override = tonumber(redis.call('HGET', KEYS[4], 'embargo_version') or '0')
 if override > version then release = tonumber(redis.call('HGET', KEYS[4], 'embargo_ms')) end
@@ -72,9 +80,10 @@ if release > now then
   redis.call('HSET', KEYS[4], 'pending_version', version, 'pending_item', ARGV[7],
              'pending_fields', cjson.encode({unpack(ARGV, 8)}))
   redis.call('ZADD', KEYS[6], release, ARGV[4])
-  return done('held')
+  return kept('held')
 end
 local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 8))
+redis.call('HSET', KEYS[5], ARGV[5], '@' .. id)
 redis.call('HSET', KEYS[4], 'published_version', version)
 redis.call('HDEL', KEYS[4], 'pending_version', 'pending_item', 'pending_fields', 'item')
 redis.call('ZREM', KEYS[6], ARGV[4])
@@ -88,9 +97,12 @@ _KILL = _once("KEYS[3]") + """
 redis.call('HSET', KEYS[4], 'killed', ARGV[5])
 redis.call('HDEL', KEYS[4], 'pending_version', 'pending_item', 'pending_fields', 'item')
 redis.call('ZREM', KEYS[6], ARGV[4])
-redis.call('HSET', KEYS[5], ARGV[5], ARGV[6])
-if not redis.call('HGET', KEYS[4], 'published_version') then return done('never-delivered') end
+if not redis.call('HGET', KEYS[4], 'published_version') then
+  redis.call('HSET', KEYS[5], ARGV[5], ARGV[6])
+  return done('never-delivered')
+end
 local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 7))
+redis.call('HSET', KEYS[5], ARGV[5], '@' .. id)
 redis.call('HSET', KEYS[4], 'published_version', ARGV[5])
 redis.call('RPUSH', KEYS[7], KEYS[2] .. ' ' .. id)
 return done(id)
@@ -110,7 +122,7 @@ redis.call('ZADD', KEYS[5], ARGV[6], ARGV[4])
 return done('rescheduled')
 """
 
-# KEYS: item, embargoed, published, history. ARGV: article id.
+# KEYS: item, embargoed, published, history, versions. ARGV: article id.
 _RELEASE = """
 local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not score then return false end
@@ -122,7 +134,9 @@ if redis.call('HEXISTS', KEYS[1], 'killed') == 1 then return false end
 local fields = redis.call('HGET', KEYS[1], 'pending_fields')
 if not fields then return false end
 local id = redis.call('XADD', KEYS[3], '*', unpack(cjson.decode(fields)))
-redis.call('HSET', KEYS[1], 'published_version', redis.call('HGET', KEYS[1], 'pending_version'))
+local version = redis.call('HGET', KEYS[1], 'pending_version')
+redis.call('HSET', KEYS[5], version, '@' .. id)
+redis.call('HSET', KEYS[1], 'published_version', version)
 redis.call('HDEL', KEYS[1], 'pending_version', 'pending_item', 'pending_fields', 'item')
 redis.call('RPUSH', KEYS[4], KEYS[3] .. ' ' .. id)
 return id
@@ -176,7 +190,9 @@ class ArticleProjection:
         raw = state.get("pending_item")
         delivered = state.get("published_version")
         if delivered is not None:
-            raw = await self.redis.hget(versions_key(article_id, partition), delivered.decode()) or raw  # type: ignore[misc,assignment]
+            stored: bytes | None = await self.redis.hget(versions_key(article_id, partition), delivered.decode())  # type: ignore[misc,assignment]
+            if stored is not None:
+                raw = (await version_items(self.redis, partition, {0: stored})).get(0, raw)
         return _item.decode(raw) if raw else None
 
     async def held_item(self, article_id: str, partition: int) -> NinjsItem | None:
@@ -194,7 +210,7 @@ class ArticleProjection:
 
     async def release(self, article_id: str, partition: int) -> str | None:
         keys = [item_key(article_id, partition), embargo_key(partition), stream_key(Stream.PUBLISHED, partition),
-                history_key(article_id, partition)]
+                history_key(article_id, partition), versions_key(article_id, partition)]
         result = await self._release(keys=keys, args=[article_id])
         return result.decode() if isinstance(result, bytes) else None
 

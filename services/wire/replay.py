@@ -13,12 +13,12 @@ What is rebuilt
       last ArticlePublished entry of the article on the published stream), ``killed`` (the version
       of its ArticleKilled) and ``embargo_version``/``embargo_ms`` (its last EmbargoChanged before
       any kill, as ``_REEMBARGO`` sets them; an ``item`` field that older code kept there is not
-      compared, and a switch drops it); in ``nw:{p}:versions:<id>`` every
-      content version with an ArticleEnriched event on the enriched stream (``build_item`` of the
-      filed content and the last enriched event of that version, ``first_created`` from the
-      article's first filed event: what every ``_PUBLISH`` stores whether it delivers, holds or finds
-      the version stale or killed), and every other delivered version (its item on the published
-      stream: kills, released re-embargoed versions).
+      compared, and a switch drops it); in ``nw:{p}:versions:<id>`` every delivered version, as
+      ``@<entry id>`` of its entry on the published stream (content versions, kills, released
+      re-embargoed versions), and every other content version with an ArticleEnriched event on the
+      enriched stream (``build_item`` of the filed content and the first enriched event of that version,
+      ``first_created`` from the article's first filed event: what ``_PUBLISH`` keeps when it holds
+      the version or finds it stale or killed).
 
 What is not
     - Held state: ``pending_version``/``pending_item``/``pending_fields``, the ``embargoed`` zset,
@@ -96,6 +96,7 @@ from services.publish.core import build_item
 from services.wire.credentials import CredentialIssued, CredentialRevoked
 from services.wire.eventlog import as_entries, done_key, read_entries
 from services.wire.settings import Settings
+from services.wire.versions import version_ref
 
 BATCH = 2000  # entries per XRANGE and per written batch
 USABLE, CANCELED = "usable", "canceled"
@@ -215,13 +216,16 @@ class PublishChanges(msgspec.Struct):
     """What a run of merged entries does to publish's per-article projection (absolute values).
 
     ``versions`` are set (``HSET``); ``versions_nx`` only where nothing is set yet (``HSETNX``): a
-    delivered item stands for its version unless an enriched event of that version is on the log,
-    whose rebuilt item is what the last ``_PUBLISH`` of the version stored.
+    version delivered on the published stream is kept as a reference to its entry there, whatever
+    else the log says of it; any other version with an enriched event on the log as the item its
+    first ``_PUBLISH`` built (``_PUBLISH`` sets it only where nothing is set; and an enriched entry
+    can sort after the published entry of its version when both fall in one millisecond, even in a
+    later batch: hence ``HSETNX``).
     """
 
     items: dict[str, dict[str, bytes]] = msgspec.field(default_factory=dict)  # id -> item hash fields
-    versions: dict[str, dict[str, bytes]] = msgspec.field(default_factory=dict)  # id -> version -> item JSON
-    versions_nx: dict[str, dict[str, bytes]] = msgspec.field(default_factory=dict)
+    versions: dict[str, dict[str, bytes]] = msgspec.field(default_factory=dict)  # id -> version -> entry ref
+    versions_nx: dict[str, dict[str, bytes]] = msgspec.field(default_factory=dict)  # id -> version -> item JSON
     lifecycle: dict[str, set[str]] = msgspec.field(default_factory=dict)  # id -> kill/embargo-change versions
     killed: set[str] = msgspec.field(default_factory=set)  # articles killed by this run
 
@@ -249,7 +253,7 @@ def fold_publish(entries: Iterable[tuple[str, str, Fields]], *, filed: str, publ
             first.setdefault(event.article_id, event.occurred_at)
             if isinstance(event, CONTENT_EVENTS):
                 seen[entry_id] = event
-    for stream, _entry_id, fields, event in rows:
+    for stream, entry_id, fields, event in rows:
         if stream == filed:
             if event is None:
                 continue
@@ -272,19 +276,19 @@ def fold_publish(entries: Iterable[tuple[str, str, Fields]], *, filed: str, publ
             if not isinstance(content, ArticleContent) or content.event_id != event.source_event_id:
                 continue  # PublishHandler refuses it (MissingSource): nothing is stored
             created = content.occurred_at if content.version == 1 else first.get(event.article_id)
-            item = encode_json(build_item(content, event, first_created=created))
             version = str(event.version)
-            out.versions.setdefault(event.article_id, {})[version] = item  # _PUBLISH stores it whatever it decides
-            out.versions_nx.get(event.article_id, {}).pop(version, None)
+            kept = out.versions_nx.setdefault(event.article_id, {})
+            if version not in out.versions.get(event.article_id, {}) and version not in kept:
+                # not delivered (yet): _PUBLISH keeps the item the version's first enrichment built
+                kept[version] = encode_json(build_item(content, event, first_created=created))
         elif stream == published:
             event = _decoded(fields)
             if not isinstance(event, ArticlePublished):
                 continue
-            item = encode_json(event.item)
             version = str(event.version)
             out.items.setdefault(event.article_id, {})["published_version"] = version.encode()
-            if version not in out.versions.get(event.article_id, {}):
-                out.versions_nx.setdefault(event.article_id, {}).setdefault(version, item)
+            out.versions.setdefault(event.article_id, {})[version] = version_ref(entry_id)
+            out.versions_nx.get(event.article_id, {}).pop(version, None)
     return out
 
 

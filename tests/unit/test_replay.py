@@ -7,16 +7,19 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from schemas.codec import encode_event
+from schemas.codec import encode_event, encode_json
 from schemas.events import (
     ArticleCorrected,
     ArticleEnriched,
     ArticleFiled,
     ArticleKilled,
+    ArticlePublished,
     ArticleUpdated,
     EmbargoChanged,
+    RelatedLink,
 )
 from schemas.partners import Filters, Partner, PartnerChanged, PartnerRegistered, PartnerRemoved
+from services.publish.core import build_item
 from services.wire.credentials import Credential, CredentialIssued, CredentialRevoked, Role
 from services.wire.replay import (
     apply_registry,
@@ -172,6 +175,34 @@ def test_an_enriched_entry_numbered_before_its_filing_in_the_same_millisecond_is
     merged = merge_by_id([(fkey, "1000-3", entry(filed))], [(ekey, "1000-0", entry(enriched))])
     assert [row[0] for row in merged] == [ekey, fkey]
     changes = fold_publish(merged, filed=fkey, published=pkey, enriched=ekey)
-    assert list(changes.versions[ART]) == ["1"]
-    item = msgspec.json.decode(changes.versions[ART]["1"])
+    assert changes.versions == {} and list(changes.versions_nx[ART]) == ["1"]  # not delivered: its item is kept
+    item = msgspec.json.decode(changes.versions_nx[ART]["1"])
     assert item["uri"] == ART and item["headlines"][0]["value"] == "h"
+
+
+def test_a_delivered_version_is_rebuilt_as_a_reference_to_its_published_entry_whatever_the_order() -> None:
+    """What ``_PUBLISH`` keeps: ``@<entry id>`` for a version delivered on the published stream (even when
+    its enriched entry sorts after the published one, in the same millisecond), the item its first
+    enrichment built for a version never delivered."""
+    fkey, ekey, pkey = "nw:{p0}:filed", "nw:{p0}:enriched", "nw:{p0}:published"
+
+    def entry(event: object) -> dict[bytes, bytes]:
+        return {k.encode(): v for k, v in encode_event(event).items()}  # type: ignore[arg-type]
+
+    v1, v2 = content(ArticleFiled, 1), content(ArticleUpdated, 2)
+    e1 = ArticleEnriched(**common(1), source_event_id=v1.event_id, source_entry_id="1000-0")  # type: ignore[arg-type,attr-defined]
+    e2 = ArticleEnriched(**common(2), source_event_id=v2.event_id, source_entry_id="1001-0")  # type: ignore[arg-type,attr-defined]
+    e2_again = ArticleEnriched(**common(2), source_event_id=v2.event_id, source_entry_id="1001-0",  # type: ignore[arg-type,attr-defined]
+                               related=[RelatedLink(article_id="urn:newswire:article:two", headline="h2", score=1.0)])
+    published = ArticlePublished(**common(1), source_event_id=e1.event_id,  # type: ignore[arg-type]
+                                 item=build_item(v1, e1))  # type: ignore[arg-type]
+    merged = merge_by_id([(fkey, "1000-0", entry(v1)), (fkey, "1001-0", entry(v2))],
+                         [(ekey, "1000-7", entry(e1)), (ekey, "1002-0", entry(e2)), (ekey, "1003-0", entry(e2_again))],
+                         [(pkey, "1000-2", entry(published))])
+    assert [row[1] for row in merged][:3] == ["1000-0", "1000-2", "1000-7"]  # the delivery before its enrichment
+    changes = fold_publish(merged, filed=fkey, published=pkey, enriched=ekey)
+    assert changes.versions == {ART: {"1": b"@1000-2"}}
+    first_item = encode_json(build_item(v2, e2))  # type: ignore[arg-type]
+    assert first_item != encode_json(build_item(v2, e2_again))  # type: ignore[arg-type]
+    assert changes.versions_nx == {ART: {"2": first_item}}  # the first enrichment's item
+    assert changes.items[ART] == {"published_version": b"1"}
