@@ -14,6 +14,7 @@ average and one table in Markdown, ready for ``docs/performance.md``. Ctrl-C sto
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
@@ -96,6 +97,7 @@ def describe_server(url: str) -> tuple[str, str]:
         info: dict[str, Any] = client.info("server")
         config: dict[str, Any] = client.config_get("append*")  # type: ignore[assignment]
         rewrite: dict[str, Any] = client.config_get("auto-aof-rewrite-*")  # type: ignore[assignment]
+        compression: dict[str, Any] = client.config_get("rdbcompression")  # type: ignore[assignment]
     finally:
         client.close()
     name, version = ("Valkey", info["valkey_version"]) if "valkey_version" in info else ("Redis", info["redis_version"])
@@ -103,7 +105,8 @@ def describe_server(url: str) -> tuple[str, str]:
     min_mb = int(rewrite.get("auto-aof-rewrite-min-size", 0)) / 2**20
     growth = rewrite.get("auto-aof-rewrite-percentage", "?")
     return (f"{name} {version}, appendonly {config.get('appendonly', '?')}, appendfsync {fsync}, AOF rewritten "
-            f"when it grows {growth} % and is at least {min_mb:,.0f} MB"), fsync
+            f"when it grows {growth} % and is at least {min_mb:,.0f} MB, rdbcompression "
+            f"{compression.get('rdbcompression', '?')}"), fsync
 
 
 def with_db(url: str, offset: int) -> str:
@@ -118,6 +121,12 @@ async def flush(url: str) -> None:
         await redis.flushdb()
     finally:
         await redis.aclose()
+
+
+async def rewrite_after(redis: Redis, seconds: float) -> None:
+    """``BGREWRITEAOF`` after ``seconds`` (``--rewrite-during``)."""
+    await asyncio.sleep(seconds)
+    await redis.bgrewriteaof()
 
 
 async def run_ours(report: Report, children: Children, url: str, redis_pid: int | None) -> None:
@@ -170,7 +179,11 @@ async def run_ours(report: Report, children: Children, url: str, redis_pid: int 
                 running = {**wire.services(), **({"redis": redis_pid} if redis_pid else {}), "bench": os.getpid()}
                 cpu_before = {name: cpu_seconds(pid) for name, pid in running.items()}
                 spied = spy(f"rate-{rate:g}")
+                rewrite = (asyncio.create_task(rewrite_after(redis, a.rate_seconds / 5))
+                           if a.rewrite_during == rate else None)
                 run = await pipeline.at_rate(rate, a.rate_seconds, stages=True)
+                if rewrite is not None:
+                    await rewrite
                 spied()
                 run.cpu_per_story_us = cpu_per_story(running, cpu_before, run.delivered)
                 report.rates.append(run)
@@ -355,6 +368,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="the server's AOF policy (the wire's durability follows it); default always")
     parser.add_argument("--aof-rewrite-min-size", metavar="SIZE", default=None,
                         help="the started server's auto-aof-rewrite-min-size (e.g. 4gb); default the server's own, 64mb")
+    parser.add_argument("--server-config", action="append", default=[], metavar="NAME=VALUE",
+                        help="a further setting of the started server, e.g. rdbcompression=yes (repeatable)")
+    parser.add_argument("--rewrite-during", type=float, default=None, metavar="RATE",
+                        help="start one AOF rewrite (BGREWRITEAOF) a fifth of the way into the fixed-rate part at "
+                             "RATE; with --aof-rewrite-min-size 64gb the only one in it: what a rewrite costs the tail")
     parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")], default=None,
                         help="fixed end-to-end rates, stories/s (default 50,200,1000)")
     parser.add_argument("--rate-seconds", type=float, default=None)
@@ -373,9 +391,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="record each service with py-spy at each fixed rate and while the stories pushed at once go through "
                              "(raw stacks, DIR/<part>-<service>.txt)")
     args = parser.parse_args(argv)
-    if args.aof_rewrite_min_size and given_server():
-        parser.error("--aof-rewrite-min-size sets the server the bench starts; the server named by "
-                     "NEWSWIRE_BENCH_REDIS_URL or REDIS_URL keeps its own settings (CONFIG SET auto-aof-rewrite-min-size there)")
+    if (args.aof_rewrite_min_size or args.server_config) and given_server():
+        parser.error("--aof-rewrite-min-size and --server-config set the server the bench starts; the server named by "
+                     "NEWSWIRE_BENCH_REDIS_URL or REDIS_URL keeps its own settings (CONFIG SET there)")
+    if any("=" not in item for item in args.server_config):
+        parser.error("--server-config takes NAME=VALUE, e.g. rdbcompression=yes")
     args.argv = sys.argv[1:] if argv is None else argv
     quick = args.quick
     defaults: dict[str, object] = {
@@ -417,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="newswire-bench-") as tmp, terminate_on_signals():
         children = Children(Path(tmp))
         config = {"auto-aof-rewrite-min-size": args.aof_rewrite_min_size} if args.aof_rewrite_min_size else {}
+        config.update(item.split("=", 1) for item in args.server_config)
         server = None if given else RedisServer(Path(tmp) / "redis", appendfsync=args.appendfsync, config=config)
         try:
             if server is not None:

@@ -55,3 +55,17 @@ def _processes_with(marker: str) -> list[int]:
         except OSError:  # gone, or not ours to read
             continue
     return found
+
+
+@pytest.mark.timeout(200)
+def test_a_rewrite_can_be_forced_into_a_fixed_rate_part_of_a_server_set_up_for_it() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "NEWSWIRE_BENCH_REDIS_URL")}
+    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--skip-others", "--rates", "200", "--rate-seconds", "2",
+                           "--push", "100", "--search-ceiling", "0", "--aof-rewrite-min-size", "64gb",
+                           "--rewrite-during", "200", "--server-config", "rdbcompression=no"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr[-5000:]
+    assert "at least 65,536 MB, rdbcompression no" in out, out  # the settings reached the server it started
+    row = next(line for line in out.splitlines() if line.startswith("| end to end at 200 stories/s"))
+    assert "(with 1 AOF rewrite of the server meanwhile)" in row, out  # the forced one, and no other

@@ -36,6 +36,7 @@ def test_benchmark_runs(module: str, args: list[str], needle: str) -> None:
         ("bench.gc_pause", ["--archive", "50", "--repeat", "2"], "enricher with 50 stories indexed"),
         ("bench.startup", ["--repeat", "1"], "enrich   ready in"),
         ("bench.warmth", ["--stories", "20", "--pause-ms", "1", "--batch", "5"], "5 at a time, step by step"),
+        ("bench.rewrite", ["--entries", "300", "--rate", "50", "--seconds", "0.2"], "second rewrite"),
     ],
 )
 def test_process_benchmark_runs(module: str, args: list[str], needle: str) -> None:
