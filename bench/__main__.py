@@ -311,13 +311,15 @@ def render(report: Report) -> str:
             f"| {fmt(i.rate, 0)} requests/s; p50 {fmt(percentile(i.latencies_ms, 0.5))} ms, "
             f"p99 {fmt(percentile(i.latencies_ms, 0.99))} ms ({i.errors} errors) |")
     for run in report.rates:
-        add(f"| end to end at {run.rate:,.0f} stories/s for {a.rate_seconds:g} s (POST to SSE arrival) "
+        add(f"| end to end at {run.rate:,.0f} stories/s for {a.rate_seconds:g} s, after {run.after_stories:,} stories "
+            f"(POST to SSE arrival) "
             f"| p50 {fmt(run.pct(0.5))} / p95 {fmt(run.pct(0.95))} / p99 {fmt(run.pct(0.99))} ms; "
             f"{run.delivered:,} of {run.sent:,} delivered; {run.verdict()}. By stage, p50/p99 ms: {stage_text(run)}"
             + (f". CPU per story, µs: {cpu_text(run.cpu_per_story_us)}" if run.cpu_per_story_us else "") + " |")
     if report.pushed:
         p = report.pushed
-        add(f"| end to end, {p.sent:,} stories at once ({a.push_connections} connections) "
+        add(f"| end to end, {p.sent:,} stories at once ({a.push_connections} connections), after "
+            f"{p.after_stories:,} stories "
             f"| {fmt(p.throughput, 0)} stories/s (first POST to last SSE arrival); {p.delivered:,} delivered"
             f"{p.rewrites_text()} |")
     c = report.confirmed

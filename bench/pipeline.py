@@ -62,6 +62,9 @@ class RateRun:
     # AOF rewrites of the server that ran during the run (and its drain): each forks a child that
     # writes the whole dataset, on the same cores
     aof_rewrites: int = 0
+    # stories sent through the pipeline before this run: the related-links archive it searches, and the
+    # dataset a rewrite writes, grow from there
+    after_stories: int = 0
 
     def pct(self, q: float) -> float:
         return percentile(self.latencies_ms, q)
@@ -234,11 +237,13 @@ class Pipeline:
         count = max(1, int(rate * seconds))
         wall_ms = time.time() * 1000
         rewrites = await aof_rewrites(self.redis)
-        results = await open_loop(self.wire.ingest_port, self.wire.request, self._numbers(count), count, rate, connections)
+        first = self._numbers(count)
+        results = await open_loop(self.wire.ingest_port, self.wire.request, first, count, rate, connections)
         await self._drain(results)  # what did not arrive in time shows in the run as not delivered
         self.wire.children.check_alive()
         run = summarise(self.wire, self.follower, results, rate)
         run.aof_rewrites = rewrites_since(rewrites, await aof_rewrites(self.redis))
+        run.after_stories = first
         if stages:
             run.stages_ms = await self.stages(results, int(wall_ms) - 1000)
         return run
@@ -275,11 +280,13 @@ class Pipeline:
 
     async def pushed(self, count: int, connections: int = 64) -> RateRun:
         rewrites = await aof_rewrites(self.redis)
-        results = await closed_loop(self.wire.ingest_port, self.wire.request, self._numbers(count),
-                                    connections=connections, count=count)
+        first = self._numbers(count)
+        results = await closed_loop(self.wire.ingest_port, self.wire.request, first, connections=connections,
+                                    count=count)
         await self._drain(results)  # what did not arrive in time shows in the run as not delivered
         run = summarise(self.wire, self.follower, results, 0)
         run.aof_rewrites = rewrites_since(rewrites, await aof_rewrites(self.redis))
+        run.after_stories = first
         return run
 
     async def search(self, start: float, step: float, probe_s: float, confirm_s: float, ceiling: float,

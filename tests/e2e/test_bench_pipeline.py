@@ -40,6 +40,10 @@ def test_pipeline_bench_prints_its_table() -> None:
                         r"\(([\d,]+) stories\)", out)
     assert dataset is not None, out  # a story is a few KB on each of three streams, more in publish's projection
     assert float(dataset.group(1).replace(",", "")) > 3 and int(dataset.group(3).replace(",", "")) > 0, out
+    # each part says how many stories went through before it (the archive it searched grows part by part)
+    after = {int(rate.replace(",", "")): int(n.replace(",", "")) for rate, n in
+             re.findall(r"\| end to end at ([\d,]+) stories/s for [\d.]+ s, after ([\d,]+) stories", out)}
+    assert set(after) == {50, 200, 1000} and 0 < after[50] < after[200] < after[1000], out  # warm-up first
     # every story filed in the fixed-rate runs reached the partner
     for delivered, sent in re.findall(r"(\d[\d,]*) of (\d[\d,]*) delivered", out):
         assert delivered == sent, out
