@@ -77,8 +77,8 @@ if override > version then release = tonumber(redis.call('HGET', KEYS[4], 'embar
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if release > now then
-  redis.call('HSET', KEYS[4], 'pending_version', version, 'pending_item', ARGV[7],
-             'pending_fields', cjson.encode({unpack(ARGV, 8)}))
+  redis.call('HSET', KEYS[4], 'pending_version', version, 'pending_fields', cjson.encode({unpack(ARGV, 8)}))
+  redis.call('HDEL', KEYS[4], 'pending_item')  -- older code kept the held item here as well
   redis.call('ZADD', KEYS[6], release, ARGV[4])
   return kept('held')
 end
@@ -115,8 +115,8 @@ _REEMBARGO = _once("KEYS[2]") + """
 if redis.call('HEXISTS', KEYS[3], 'killed') == 1 then return done('killed') end
 redis.call('HSET', KEYS[3], 'embargo_version', ARGV[5], 'embargo_ms', ARGV[6])
 if ARGV[7] == '' or not redis.call('HGET', KEYS[3], 'pending_version') then return done('not-held') end
-redis.call('HSET', KEYS[3], 'pending_version', ARGV[5], 'pending_item', ARGV[7],
-           'pending_fields', cjson.encode({unpack(ARGV, 8)}))
+redis.call('HSET', KEYS[3], 'pending_version', ARGV[5], 'pending_fields', cjson.encode({unpack(ARGV, 8)}))
+redis.call('HDEL', KEYS[3], 'pending_item')  -- older code kept the held item here as well
 redis.call('HSET', KEYS[4], ARGV[5], ARGV[7])
 redis.call('ZADD', KEYS[5], ARGV[6], ARGV[4])
 return done('rescheduled')
@@ -187,16 +187,22 @@ class ArticleProjection:
     async def last_item(self, article_id: str, partition: int) -> NinjsItem | None:
         """What partners have of the article, else what is held for them."""
         state = await self.state(article_id, partition)
-        raw = state.get("pending_item")
-        delivered = state.get("published_version")
-        if delivered is not None:
-            stored: bytes | None = await self.redis.hget(versions_key(article_id, partition), delivered.decode())  # type: ignore[misc,assignment]
-            if stored is not None:
-                raw = (await version_items(self.redis, partition, {0: stored})).get(0, raw)
-        return _item.decode(raw) if raw else None
+        return await self._item_of(article_id, partition, state, state.get("published_version") or
+                                   state.get("pending_version"))
 
     async def held_item(self, article_id: str, partition: int) -> NinjsItem | None:
-        raw = (await self.state(article_id, partition)).get("pending_item")
+        state = await self.state(article_id, partition)
+        return await self._item_of(article_id, partition, state, state.get("pending_version"))
+
+    async def _item_of(self, article_id: str, partition: int, state: dict[str, bytes],
+                       version: bytes | None) -> NinjsItem | None:
+        """The item the versions hash keeps for ``version`` (a held one as its item, a delivered one by
+        reference); else a ``pending_item`` that older code kept beside a held version."""
+        raw = state.get("pending_item")
+        if version is not None:
+            stored: bytes | None = await self.redis.hget(versions_key(article_id, partition), version.decode())  # type: ignore[misc,assignment]
+            if stored is not None:
+                raw = (await version_items(self.redis, partition, {0: stored})).get(0, raw)
         return _item.decode(raw) if raw else None
 
     async def due(self, partition: int, now_ms: int, count: int = 100) -> list[str]:

@@ -21,14 +21,14 @@ What is rebuilt
       the version or finds it stale or killed).
 
 What is not
-    - Held state: ``pending_version``/``pending_item``/``pending_fields``, the ``embargoed`` zset,
-      and the versions of kills and embargo changes that were never delivered (their canceled or
-      re-held item is built from whatever was held at the time). Whether a version was held, and
-      what was held when a kill or an embargo change was handled, depends on the wall clock when
-      ``_PUBLISH`` ran and on the interleaving of the publish and lifecycle consumer groups, neither
-      of which is on the log. These are neither compared nor touched by a switch (the switch merges
-      the item and versions hashes field by field and keeps them; ``nw:{p}:rebuild:lifecycle:<id>``
-      records which versions are kills and embargo changes).
+    - Held state: ``pending_version``/``pending_fields`` (and a ``pending_item`` older code kept),
+      the ``embargoed`` zset, and the versions of kills and embargo changes that were never
+      delivered (their canceled or re-held item is built from whatever was held at the time).
+      Whether a version was held, and what was held when a kill or an embargo change was handled,
+      depends on the wall clock when ``_PUBLISH`` ran and on the interleaving of the publish and
+      lifecycle consumer groups, neither of which is on the log. These are neither compared nor
+      touched by a switch (the switch merges the item and versions hashes field by field and keeps
+      them; ``nw:{p}:rebuild:lifecycle:<id>`` records which versions are kills and embargo changes).
     - Delivery bookkeeping (done/errors hashes, partners' ``sent`` sets, webhook outboxes): it
       records decisions taken at delivery time. The enrich archive/related index and the vocabulary
       projection are not rebuilt here either.

@@ -95,12 +95,24 @@ async def test_a_version_partners_do_not_get_keeps_its_item_until_it_is_released
         await run_scripts(redis, [call])
     assert await redis.hgetall(versions_key(ARTICLE)) == {b"1": encode_json(stale), b"2": encode_json(held)}
     assert await redis.xlen(stream_key(Stream.PUBLISHED)) == 0
+    state = await articles.state(ARTICLE, 0)
+    assert state["pending_version"] == b"2" and "pending_item" not in state  # the held item is in the versions hash
+    assert await articles.held_item(ARTICLE, 0) == held
+    assert await articles.last_item(ARTICLE, 0) == held  # nothing delivered yet: what is held
 
     await redis.zadd(embargo_key(0), {ARTICLE: 0})  # the embargo is over
     entry_id = await articles.release(ARTICLE, 0)
     assert entry_id is not None
     assert await redis.hget(versions_key(ARTICLE), "2") == f"@{entry_id}".encode()  # type: ignore[misc]
     assert await redis.hget(versions_key(ARTICLE), "1") == encode_json(stale)  # type: ignore[misc]
+    assert await articles.last_item(ARTICLE, 0) == held
+
+
+async def test_an_article_held_by_older_code_reads_its_held_item_from_where_that_code_kept_it(redis: Redis) -> None:
+    articles = ArticleProjection(redis)
+    held = _delivered_item(1, "Results embargoed")
+    await redis.hset(item_key(ARTICLE), mapping={"pending_version": "1", "pending_item": encode_json(held)})
+    assert await articles.held_item(ARTICLE, 0) == held
     assert await articles.last_item(ARTICLE, 0) == held
 
 

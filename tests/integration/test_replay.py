@@ -346,7 +346,7 @@ async def test_publish_projection_is_rebuilt_from_the_real_scripts_and_repaired(
     assert report.keys >= 4 * len(articles)
 
     # corrupt the derivable part of some items; held versions and pending_* must survive the switch
-    holding = [a for a in articles[1::6] if await redis.hexists(item_key(a, partition_of(a, PARTITIONS)), "pending_item")]
+    holding = [a for a in articles[1::6] if await redis.hexists(item_key(a, partition_of(a, PARTITIONS)), "pending_version")]
     held = holding[0]
     hp = partition_of(held, PARTITIONS)
     good_held = await redis.hgetall(item_key(held, hp))
