@@ -38,12 +38,14 @@ from bench.loadgen import Follower
 from bench.pipeline import (
     GC_LOG_MS,
     SERVICES,
+    GcPause,
     IngestRun,
     Pipeline,
     RateRun,
     Stored,
     Wire,
     cpu_seconds,
+    gc_pause_text,
     gc_pauses,
     ingest_only,
     prepare_bodies,
@@ -83,7 +85,7 @@ class Report:
     confirmed: RateRun | None = None
     rss: dict[str, float] = field(default_factory=dict)
     stored: tuple[Stored, Stored] | None = None  # the server at the start and the end of the wire's part
-    gc_pauses: dict[str, list[float]] = field(default_factory=dict)  # service -> its logged long collections (ms)
+    gc_pauses: dict[str, list[GcPause]] = field(default_factory=dict)  # service -> its logged long collections
     cpu_per_story_us: dict[str, float] = field(default_factory=dict)
     others: list[Other] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
@@ -337,8 +339,8 @@ def render(report: Report) -> str:
     if report.stored:
         add(f"| the server's dataset, per story filed through the pipeline | {stored_text(*report.stored)} |")
     if report.gc_pauses:
-        add(f"| garbage collections that paused a service {GC_LOG_MS} ms or more, after start-up: how many, longest | "
-            + ", ".join(f"{k} {len(v)}" + (f", {max(v):.0f} ms" if v else "") for k, v in report.gc_pauses.items()) + " |")
+        add(f"| garbage collections that paused a service {GC_LOG_MS} ms or more, after start-up: how many, longest "
+            "(wall time; its CPU time) | " + ", ".join(f"{k} {gc_pause_text(v)}" for k, v in report.gc_pauses.items()) + " |")
     if report.cpu_per_story_us:
         add("| CPU per story while pushed at once | "
             + ", ".join(f"{k} {v:,.0f} µs" for k, v in report.cpu_per_story_us.items()) + " |")

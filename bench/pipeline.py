@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 from redis.asyncio import Redis
@@ -392,8 +392,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def gc_pauses(log_text: str) -> list[float]:
-    """The pauses (ms) of the garbage collections a service logged (``gc.pause``, JSON lines)."""
+class GcPause(NamedTuple):
+    """A garbage collection a service logged: its wall time, and the CPU time the collector itself
+    used (``None`` in a log line without it); the difference is time the process waited for a core."""
+
+    ms: float
+    cpu_ms: float | None
+
+
+def gc_pauses(log_text: str) -> list[GcPause]:
+    """The garbage collections a service logged (``gc.pause``, JSON lines)."""
     found = []
     for line in log_text.splitlines():
         if EV_GC_PAUSE not in line:
@@ -403,5 +411,15 @@ def gc_pauses(log_text: str) -> list[float]:
         except ValueError:
             continue
         if isinstance(record, dict) and record.get("event") == EV_GC_PAUSE:
-            found.append(float(record["ms"]))
+            cpu = record.get("cpu_ms")
+            found.append(GcPause(float(record["ms"]), None if cpu is None else float(cpu)))
     return found
+
+
+def gc_pause_text(pauses: list[GcPause]) -> str:
+    """How many, and the longest with its CPU time: "3, longest 49 ms (6 ms of CPU)"."""
+    if not pauses:
+        return "0"
+    longest = max(pauses)
+    cpu = "" if longest.cpu_ms is None else f" ({longest.cpu_ms:.0f} ms of CPU)"
+    return f"{len(pauses)}, longest {longest.ms:.0f} ms{cpu}"

@@ -45,18 +45,22 @@ EV_GC_PAUSE = "gc.pause"
 
 
 def log_long_collections(threshold_ms: float, log: Callable[..., Any]) -> Callable[[str, dict[str, int]], None]:
-    """Call ``log(EV_GC_PAUSE, generation=…, ms=…, collected=…)`` after every garbage collection of
-    this process that took ``threshold_ms`` or more (each one paused whatever was in flight in it).
-    Returns the callback it installed (``gc.callbacks.remove`` takes it out)."""
-    began = [0.0]
+    """Call ``log(EV_GC_PAUSE, generation=…, ms=…, cpu_ms=…, collected=…)`` after every garbage
+    collection of this process that took ``threshold_ms`` or more (each one paused whatever was in
+    flight in it). ``ms`` is the wall time, ``cpu_ms`` the collecting thread's CPU time: on a busy
+    machine the process may be descheduled mid-collection, so the first can be far larger than the
+    collector's own work. Returns the callback it installed (``gc.callbacks.remove`` takes it out)."""
+    began = [0.0, 0.0]
 
     def watch(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
-            began[0] = time.perf_counter()
+            began[0], began[1] = time.perf_counter(), time.thread_time()
             return
         ms = (time.perf_counter() - began[0]) * 1000
         if ms >= threshold_ms:
-            log(EV_GC_PAUSE, generation=info["generation"], ms=round(ms, 2), collected=info["collected"])
+            cpu_ms = (time.thread_time() - began[1]) * 1000
+            log(EV_GC_PAUSE, generation=info["generation"], ms=round(ms, 2), cpu_ms=round(cpu_ms, 2),
+                collected=info["collected"])
 
     gc.callbacks.append(watch)
     return watch

@@ -120,7 +120,7 @@ def test_long_collections_are_logged_and_short_ones_not() -> None:
     import gc
     import json
 
-    from bench.pipeline import gc_pauses
+    from bench.pipeline import GcPause, gc_pause_text, gc_pauses
     from services.wire.loop import EV_GC_PAUSE, log_long_collections
 
     logged: list[tuple[str, dict[str, object]]] = []
@@ -134,9 +134,14 @@ def test_long_collections_are_logged_and_short_ones_not() -> None:
     assert [(event, fields["generation"]) for event, fields in logged] == [(EV_GC_PAUSE, 2)]
     pause = logged[0][1]
     assert isinstance(pause["ms"], float) and pause["ms"] >= 0 and isinstance(pause["collected"], int)
-    lines = [json.dumps({"event": EV_GC_PAUSE, "ms": 12.5, "generation": 2}), "not json gc.pause",
+    assert isinstance(pause["cpu_ms"], float) and pause["cpu_ms"] >= 0
+    lines = [json.dumps({"event": EV_GC_PAUSE, "ms": 12.5, "cpu_ms": 3.25, "generation": 2}), "not json gc.pause",
              json.dumps({"event": "article.enriched", "note": "gc.pause"}), json.dumps({"event": EV_GC_PAUSE, "ms": 40})]
-    assert gc_pauses("\n".join(lines)) == [12.5, 40.0]
+    found = gc_pauses("\n".join(lines))
+    assert found == [GcPause(12.5, 3.25), GcPause(40.0, None)]
+    assert gc_pause_text(found) == "2, longest 40 ms"
+    assert gc_pause_text(found[:1]) == "1, longest 12 ms (3 ms of CPU)"
+    assert gc_pause_text([]) == "0"
 
 
 def test_workers_run_on_uvloop() -> None:
