@@ -36,10 +36,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
-import Stemmer  # type: ignore[import-not-found]
 
 from schemas.events import RelatedLink
-from services.enrich.text import spaced
+from services.enrich.text import spaced, stem_words, uncached_stemmer
 
 if TYPE_CHECKING:
     from services.enrich.semantic import Embedder
@@ -51,6 +50,7 @@ ENTITY_WEIGHT = 0.6
 MIN_MATCH = 0.2
 MATCH_TERMS = 8
 SEARCHED_KEPT = 2_000  # analysed queries kept for the articles' own indexing (search, then add)
+STEMS_KEPT = 200_000  # distinct words whose stems are kept; the cache starts again when it is full
 DEFAULT_WINDOW = timedelta(days=30)
 HYBRID_BM25 = 0.5  # hybrid = HYBRID_BM25 * bm25 / max + (1 - HYBRID_BM25) * min-max(cosine)
 MIN_COSINE = 0.5  # a document found by its embedding alone must be at least this close
@@ -85,15 +85,15 @@ def _best(ids: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
 
 
 class Analyzer:
-    """Lowercase, split, drop stop words, stem (cached per word)."""
+    """Lowercase, split, drop stop words, stem (each distinct word once, then from a cache)."""
 
     def __init__(self) -> None:
-        self._stemmer = Stemmer.Stemmer("english")
-        self._stemmer.maxCacheSize = 50_000
+        self._stemmer = uncached_stemmer()
+        self._stems: dict[str, str] = {}
 
     def terms(self, text: str) -> list[str]:
         words = [w for w in spaced(text.lower()).split() if w not in STOP_WORDS and not w.isdigit()]
-        return list(self._stemmer.stemWords(words))
+        return stem_words(self._stemmer, self._stems, words, STEMS_KEPT)
 
 
 class RelatedIndex:

@@ -1,10 +1,13 @@
-"""HTML body to plain text (paragraphs kept as blank-line breaks) and lead extraction."""
+"""HTML body to plain text (paragraphs kept as blank-line breaks), lead extraction, and the stemmer
+the related links and the topic rules share."""
 
 from __future__ import annotations
 
 import re
 from html import unescape
 from html.parser import HTMLParser
+
+import Stemmer  # type: ignore[import-not-found]
 
 LEAD_CHARS = 300
 
@@ -152,3 +155,26 @@ def lead(text: str, limit: int = LEAD_CHARS) -> str:
             return flat
     cut = flat.rfind(" ", 0, limit + 1)
     return flat[: cut if cut > limit // 2 else limit].rstrip(" ,;:")
+
+
+def uncached_stemmer() -> Stemmer.Stemmer:
+    """An English stemmer without PyStemmer's own cache: that cache keeps each word's stem in a list
+    of its own, a container the garbage collector walks on every full pass (tens of thousands of
+    them in a long-running enrich process). The callers cache stems in a dict of strings instead,
+    which the collector does not track at all (``python -m bench.gc_pause --archive N``)."""
+    stemmer = Stemmer.Stemmer("english")
+    stemmer.maxCacheSize = 0
+    return stemmer
+
+
+def stem_words(stemmer: Stemmer.Stemmer, cache: dict[str, str], words: list[str], most: int) -> list[str]:
+    """The stem of each of ``words``, each distinct word stemmed once and then read from ``cache``.
+    A cache that would grow past ``most`` words starts again (with this call's words in it)."""
+    new = set(words).difference(cache)
+    if new:
+        if len(cache) + len(new) > most:
+            cache.clear()
+            new = set(words)
+        fresh = list(new)
+        cache.update(zip(fresh, stemmer.stemWords(fresh), strict=True))
+    return list(map(cache.__getitem__, words))

@@ -22,10 +22,8 @@ from dataclasses import dataclass
 from itertools import compress
 from pathlib import Path
 
-import Stemmer  # type: ignore[import-not-found]
-
 from schemas.events import SubjectTag
-from services.enrich.text import spaced_but_apostrophes
+from services.enrich.text import spaced_but_apostrophes, stem_words, uncached_stemmer
 
 RULES_CREATOR = "newswire-rules/1"
 URI_PREFIX = "http://cv.iptc.org/newscodes/mediatopic/"
@@ -205,7 +203,7 @@ class TopicRules:
     def __init__(self, topics: Iterable[Topic], rules: Iterable[Rule] = RULES, max_topics: int = 3) -> None:
         self.topics = {t.code: t for t in topics}
         self.max_topics = max_topics
-        self._stemmer = Stemmer.Stemmer("english")
+        self._stemmer = uncached_stemmer()
         self._stem_cache: dict[str, str] = {}
         self._rules: list[tuple[Rule, dict[tuple[str, ...], float]]] = []
         self._phrase_starts: set[str] = set()
@@ -229,14 +227,8 @@ class TopicRules:
 
     def _stems(self, text: str) -> list[str]:
         words = _words(text.lower().replace("’", "'"))
-        # Each distinct word is stemmed once per process (PyStemmer's own cache still costs a call per word).
-        cache = self._stem_cache
-        new = list(set(words).difference(cache))
-        if new:
-            if len(cache) > _STEM_CACHE_MAX:
-                cache.clear()
-            cache.update(zip(new, self._stemmer.stemWords(new), strict=True))
-        return list(map(cache.__getitem__, words))
+        # Each distinct word is stemmed once per process (PyStemmer's own cache would cost a call per word).
+        return stem_words(self._stemmer, self._stem_cache, words, _STEM_CACHE_MAX)
 
     def _grams(self, stems: list[str]) -> Counter[tuple[str, ...]]:
         """Counts of the rule grams in ``stems`` (one- to three-word), and only those."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
-from services.enrich.text import _simple_parts, _TextCollector, html_to_text, lead, paragraphs
+from services.enrich.text import _simple_parts, _TextCollector, html_to_text, lead, paragraphs, stem_words, uncached_stemmer
 
 
 def test_tags_are_stripped_and_paragraphs_kept() -> None:
@@ -76,3 +78,22 @@ def test_a_long_text_gives_the_lead_of_all_its_words(spaces: str) -> None:
     cut = flat.rfind(" ", 0, 301)
     assert lead(text) == flat[:cut].rstrip(" ,;:")
     assert lead(spaces.join(words[:3])) == " ".join(words[:3])
+
+
+def test_stems_are_cached_in_a_dict_the_collector_does_not_track_and_a_full_cache_starts_again() -> None:
+    stemmer = uncached_stemmer()
+    cache: dict[str, str] = {}
+    assert stem_words(stemmer, cache, ["running", "troops", "running"], most=4) == ["run", "troop", "run"]
+    assert cache == {"running": "run", "troops": "troop"}
+    assert not gc.is_tracked(cache)  # strings only: nothing for a full collection to walk
+    # Full: the cache starts again with this call's words, the ones it knew included.
+    assert stem_words(stemmer, cache, ["running", "borders", "guards", "pulled"], most=4) == ["run", "border", "guard", "pull"]
+    assert cache == {"running": "run", "borders": "border", "guards": "guard", "pulled": "pull"}
+    assert stem_words(stemmer, cache, ["guards"], most=4) == ["guard"]
+
+
+def test_the_stemmer_keeps_no_cache_of_its_own() -> None:
+    stemmer = uncached_stemmer()
+    before = sum(1 for o in gc.get_objects() if type(o) is list)
+    stemmer.stemWords([f"word{i}s" for i in range(500)])
+    assert sum(1 for o in gc.get_objects() if type(o) is list) < before + 50
