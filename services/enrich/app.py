@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -17,15 +19,23 @@ from schemas.streams import Group, Stream, stream_key
 from services.enrich.core import Enricher, Enrichment
 from services.enrich.text import html_to_text, lead
 from services.enrich.vocab_store import VocabProjection
-from services.wire.eventlog import EventLog, as_streams
+from services.wire.eventlog import EventLog, as_streams, parse_id
 from services.wire.worker import Call, NoReads
 
 log = structlog.get_logger()
 CATCH_UP_COUNT = 1000
+# With no batch for IDLE_S, an enrich process indexes what was published meanwhile (IDLE_COUNT entries
+# a partition a read, some 15 ms of indexing, so that a batch arriving then waits little), reading
+# again at once while reads come back full, and less often, up to every IDLE_MAX_S, while none find
+# anything: otherwise the first story after a burst would wait for the whole burst to be indexed.
+IDLE_S = 0.05
+IDLE_MAX_S = 1.0
+IDLE_COUNT = 100
 LEADS_KEPT = 2_000  # leads remembered for articles enriched but not yet seen published
 
 EV_ENRICHED = "article.enriched"
 EV_ARCHIVE_CAUGHT_UP = "archive.caught_up"
+EV_ARCHIVE_IDLE_READ_FAILED = "archive.idle_read_failed"
 EV_VOCAB_CAUGHT_UP = "vocab.caught_up"
 EV_VOCAB_EVENT_IGNORED = "vocab.event_ignored"
 
@@ -55,29 +65,38 @@ class ArchiveProjection:
         """Apply every published item not yet indexed; returns how many were applied."""
         applied = 0
         while True:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                self.read_next(pipe)
-                replies = await pipe.execute()
-            done, full = self.apply_read(replies)
+            done, full = self.apply_read(await self.read())
             applied += done
             if not full:
                 return applied
 
-    def read_next(self, pipe: Pipeline) -> None:
+    async def read(self, count: int = CATCH_UP_COUNT) -> list[Any]:
+        """The next items of every partition, in one round trip (for ``apply_read``)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            self.read_next(pipe, count)
+            replies: list[Any] = await pipe.execute()
+        return replies
+
+    def read_next(self, pipe: Pipeline, count: int = CATCH_UP_COUNT) -> None:
         """Queue the reads of the next items on ``pipe``: one XREAD per partition's stream, as each
         may live on a node of its own in a cluster."""
         for name, position in self.positions.items():
-            pipe.xread({name: position}, count=CATCH_UP_COUNT)
+            pipe.xread({name: position}, count=count)
 
-    def apply_read(self, replies: list[Any]) -> tuple[int, bool]:
-        """Index what ``read_next`` read: how many were applied, and whether a read came back full
-        (there may be more; a short read is the end of what there was, no empty read confirms it)."""
+    def apply_read(self, replies: list[Any], count: int = CATCH_UP_COUNT) -> tuple[int, bool]:
+        """Index what ``read_next`` read (with ``count``): how many were applied, and whether a read came
+        back full (there may be more; a short read is the end of what there was, no empty read confirms
+        it). Entries at or before a stream's position are skipped: two reads may overlap (a batch's and
+        the idle one), and whichever is applied second adds only what the first did not have."""
         applied = 0
         full = False
         for reply in replies:
             for name, entries in as_streams(reply):
-                full = full or len(entries) >= CATCH_UP_COUNT
+                full = full or len(entries) >= count
+                done = parse_id(self.positions[name])
                 for entry_id, fields in entries:
+                    if parse_id(entry_id) <= done:
+                        continue
                     self.positions[name] = entry_id
                     event = decode_event(fields)
                     if isinstance(event, ArticlePublished):
@@ -112,8 +131,36 @@ class EnrichHandler(NoReads):
         # event id -> what the batch's enrichment found (or the exception it raised), and when it ran
         self._prepared: dict[str, Enrichment | Exception] = {}
         self._prepared_at = datetime.now(UTC)
+        self.batches = 0  # batches begun, for the idle indexing to tell whether one began meanwhile
+        self._batch_began = time.monotonic()
+
+    async def in_background(self) -> None:
+        """Index what is published while no batch comes (see ``IDLE_S``). A batch that begins while
+        an idle read is out reads the same entries itself, so that read is dropped rather than
+        indexed while the batch waits for its own."""
+        wait = IDLE_S
+        while True:
+            await asyncio.sleep(wait)
+            idle = time.monotonic() - self._batch_began
+            if idle < IDLE_S:
+                wait = IDLE_S - idle
+                continue
+            began = self.batches
+            try:
+                replies = await self.archive.read(IDLE_COUNT)
+            except Exception as exc:  # Redis away: the next batch's own read catches up when it is back
+                log.debug(EV_ARCHIVE_IDLE_READ_FAILED, error=str(exc))
+                wait = IDLE_MAX_S
+                continue
+            if self.batches != began:
+                wait = IDLE_S
+                continue
+            applied, full = self.archive.apply_read(replies, IDLE_COUNT)
+            wait = 0 if full else IDLE_S if applied else min(2 * max(wait, IDLE_S), IDLE_MAX_S)
 
     async def before_batch(self, partition: int) -> None:
+        self.batches += 1
+        self._batch_began = time.monotonic()
         # One round trip for both projections' reads (more only when a read came back full).
         async with self.eventlog.redis.pipeline(transaction=False) as pipe:
             self.vocab.read_next(pipe)

@@ -23,16 +23,10 @@ from schemas.streams import Stream, stream_key
 from services.publish.core import valid_event_id
 from services.publish.filters import ItemFacts
 from services.wire.background import Background
-from services.wire.eventlog import StreamEntry, as_entries, as_streams
+from services.wire.eventlog import StreamEntry, StreamId, as_entries, as_streams, parse_id
 
 log = structlog.get_logger()
 MAX_SEQ = 18446744073709551615
-StreamId = tuple[int, int]
-
-
-def parse_id(entry_id: str) -> StreamId:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
 
 
 def format_id(key: StreamId) -> str:

@@ -301,6 +301,13 @@ def _input_stream(group: Group, partition: int) -> str:
 
 
 StreamEntry = tuple[str, dict[bytes, bytes]]
+StreamId = tuple[int, int]
+
+
+def parse_id(entry_id: str) -> StreamId:
+    """A stream entry id as (milliseconds, sequence), which order as the entries do."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def as_entries(rows: Any) -> list[StreamEntry]:

@@ -39,6 +39,7 @@ from faststream.redis import RedisBatchStreamMessage, RedisBroker, RedisClusterB
 from schemas.codec import decode_event
 from schemas.events import AnyEvent
 from schemas.streams import Group, Stream, registry_key, stream_key
+from services.wire.background import Background
 from services.wire.eventlog import EventLog, ScriptCall
 from services.wire.settings import Settings
 
@@ -75,6 +76,10 @@ class Handler(Protocol):
     async def handle(self, event: AnyEvent, entry_id: str, partition: int) -> Call | None:
         """The append-once call that records this event's effect, or None if it has none."""
 
+    async def in_background(self) -> None:
+        """Work beside the batches for as long as the worker runs (e.g. keeping a projection in step
+        while no batch comes); cancelled when the worker stops. A handler with none returns at once."""
+
 
 class NoReads:
     """The read hooks of a :class:`Handler` that needs none, and no linger: a handler subclasses it
@@ -86,6 +91,9 @@ class NoReads:
         return None
 
     async def prefetch(self, events: Sequence[tuple[str, AnyEvent]], partition: int) -> None:
+        return None
+
+    async def in_background(self) -> None:
         return None
 
 
@@ -126,6 +134,7 @@ class StreamWorker:
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._idle_acks: dict[int, list[str]] = {}  # partition -> acks waiting (defer_idle_acks)
         self._idle_ack_task: asyncio.Task[None] | None = None
+        self._background = Background()
         for partition in eventlog.partitions():
             self._subscribe(partition)
 
@@ -188,6 +197,7 @@ class StreamWorker:
             # well inside the claim idle time, or a claimer would take (and count) the waiting entries
             delay = min(IDLE_ACK_DELAY_S, self.settings.claim_idle_ms / 4000)
             self._idle_ack_task = asyncio.create_task(self._write_idle_acks_every(delay))
+        self._background.start(self.handler.in_background())
         log.info("worker.started", group=self.handler.group.value, consumer=self.consumer,
                  partitions=self.settings.partitions)
 
@@ -196,6 +206,7 @@ class StreamWorker:
             self._heartbeat_task.cancel()
         if self._idle_ack_task:
             self._idle_ack_task.cancel()
+        await self._background.stop()
         await self.broker.stop()
         # Redis may be gone already (Ctrl-C stops it with the services): stopping must still succeed.
         try:

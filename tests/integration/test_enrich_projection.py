@@ -3,6 +3,7 @@ projections of the log, so a worker rebuilt by replaying it enriches exactly as 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -13,10 +14,12 @@ from schemas.codec import encode_event
 from schemas.events import ArticleEnriched, ArticleFiled, ArticlePublished
 from schemas.streams import Stream, stream_key
 from schemas.vocabulary import VocabAliasAdded, VocabEntryAdded, VocabEntryRetired
-from services.enrich.app import ArchiveProjection
+from services.enrich.app import IDLE_COUNT, ArchiveProjection, EnrichHandler
 from services.enrich.core import Enricher, Enrichment, new_enricher
 from services.enrich.vocab_store import VocabProjection, append_event
 from services.publish.core import build_item
+from services.wire.eventlog import EventLog
+from services.wire.settings import Settings
 
 PUBLISHED = stream_key(Stream.PUBLISHED)
 T0 = datetime(2026, 4, 1, 8, tzinfo=UTC)
@@ -129,3 +132,47 @@ async def test_a_vocabulary_event_reaches_a_running_worker_before_its_next_batch
     orion = next(t for t in after if t.id == "newswire:organisation:orion")
     assert (orion.type, orion.creator) == ("organisation", "newswire-vocab/1@1")
     assert await vocab.catch_up() == 0  # nothing applied twice
+
+
+async def test_overlapping_reads_of_the_archive_index_each_item_once_and_never_move_back(redis: Redis) -> None:
+    enricher = new_enricher()
+    archive = ArchiveProjection(redis, enricher, 1)
+    first = [_filed(n, headline, body) for n, (headline, body) in enumerate(STORIES[:3])]
+    for filed in first:
+        await _publish(redis, filed, enricher.enrich(filed, T0))
+    older = await archive.read()  # a batch's read, say, still on its way back
+    later = [_filed(n + 3, headline, body) for n, (headline, body) in enumerate(STORIES[3:])]
+    for filed in later:
+        await _publish(redis, filed, enricher.enrich(filed, T0))
+    newer = await archive.read()  # the idle read, from the same position, answered first
+    assert archive.apply_read(newer) == (6, False)
+    position = archive.positions[PUBLISHED]
+    assert archive.apply_read(older) == (0, False)  # all of it was in the newer read
+    assert archive.positions[PUBLISHED] == position
+    assert archive.applied == 6 and len(enricher.index) == 6
+    assert await archive.catch_up() == 0
+
+
+async def test_an_enrich_process_with_no_batch_indexes_what_is_published(redis: Redis, redis_url: str) -> None:
+    enricher = new_enricher()
+    handler = EnrichHandler(EventLog(redis, Settings(redis_url=redis_url)), enricher)
+    idle = asyncio.create_task(handler.in_background())
+    try:
+        # more than one idle read's worth: the reads that come back full are followed at once
+        published = [_filed(n, f"{STORIES[n % len(STORIES)][0]} ({n})", STORIES[n % len(STORIES)][1])
+                     for n in range(IDLE_COUNT + 20)]
+        for filed in published:
+            await _publish(redis, filed, enricher.enrich(filed, T0))
+        for _ in range(100):
+            if handler.archive.applied == len(published):
+                break
+            await asyncio.sleep(0.05)
+        assert handler.archive.applied == len(published)
+        assert all(f.article_id in enricher.index for f in published)
+        assert handler.batches == 0  # no batch came: the idle reads did it
+        # and a batch then finds nothing left to index
+        await handler.before_batch(0)
+        assert handler.archive.applied == len(published)
+    finally:
+        idle.cancel()
+        await asyncio.gather(idle, return_exceptions=True)
