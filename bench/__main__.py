@@ -270,7 +270,12 @@ def run_peer(report: Report, children: Children, url: str, pool: str) -> None:
 
 
 def stage_text(run: RateRun) -> str:
-    return ", ".join(f"{name} {fmt(percentile(v, 0.5))}/{fmt(percentile(v, 0.99))}" for name, v in run.stages_ms.items())
+    """Each stage's p50/p99, then the slowest story of each stage among the part's first second of
+    stories, which is where a backlog left by the part before shows (e.g. an archive to index)."""
+    first = max(1, int(run.rate))
+    text = ", ".join(f"{name} {fmt(percentile(v, 0.5))}/{fmt(percentile(v, 0.99))}" for name, v in run.stages_ms.items())
+    slowest = ", ".join(f"{name} {fmt(max(v[:first]))}" for name, v in run.stages_ms.items() if v)
+    return f"{text}; slowest of the first second's stories: {slowest}" if slowest else text
 
 
 def cpu_per_story(pids: dict[str, int], before: dict[str, float], stories: int) -> dict[str, float]:

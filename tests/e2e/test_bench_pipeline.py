@@ -30,7 +30,8 @@ def test_pipeline_bench_prints_its_table() -> None:
                 "| end to end at 1,000 stories/s", "| highest rate sustained", "| memory (RSS) at the end",
                 "| newswire: HTTP ingest", "| floor: bare redis-py loop", "| peer: Celery chain, prefork"):
         assert row in out, f"missing row {row!r} in:\n{out}"
-    pauses = re.search(r"garbage collections that paused a service 10 ms or more.*\| ingest (\d+)(, \d+ ms)?, enrich (\d+)", out)
+    pauses = re.search(r"garbage collections that paused a service 10 ms or more.*\| ingest (\d+)"
+                       r"(, longest \d+ ms \(\d+ ms of CPU\))?, enrich (\d+)", out)
     assert pauses is not None, out  # counted from the services' own gc.pause log lines
     rss = re.search(r"ingest (\d+) MB, enrich (\d+) MB, enrich-2 (\d+) MB, publish (\d+) MB", out)
     assert rss is not None and all(int(mb) > 0 for mb in rss.groups()), out  # two enrich processes by default
@@ -44,6 +45,9 @@ def test_pipeline_bench_prints_its_table() -> None:
     after = {int(rate.replace(",", "")): int(n.replace(",", "")) for rate, n in
              re.findall(r"\| end to end at ([\d,]+) stories/s for [\d.]+ s, after ([\d,]+) stories", out)}
     assert set(after) == {50, 200, 1000} and 0 < after[50] < after[200] < after[1000], out  # warm-up first
+    # each fixed-rate part gives its stages, and the slowest of its first second's stories in each
+    assert len(re.findall(r"By stage, p50/p99 ms: ingest [\d.]+/[\d.]+, enrich .*; slowest of the first second's "
+                          r"stories: ingest [\d.,]+, enrich [\d.,]+, publish [\d.,]+, delivery [\d.,]+ \|", out)) == 3, out
     # every story filed in the fixed-rate runs reached the partner
     for delivered, sent in re.findall(r"(\d[\d,]*) of (\d[\d,]*) delivered", out):
         assert delivered == sent, out

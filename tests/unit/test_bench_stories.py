@@ -6,7 +6,9 @@ from collections import Counter
 
 import pytest
 
+from bench.__main__ import stage_text
 from bench.copy_stats import generated, stats
+from bench.pipeline import RateRun
 from bench.stories import story
 from services.enrich.core import load_default_enricher
 from services.enrich.related import Analyzer
@@ -95,3 +97,14 @@ async def test_the_rate_search_confirms_lower_while_a_long_run_grows_its_lag() -
     assert [s for _, s in tried] == [10, 10, 10, 60, 60, 60, 60]
     assert confirmed is not None and confirmed.rate == 150 and confirmed.sustained
     assert [p.sustained for p in probes] == [True, False, True]
+
+
+def test_a_parts_stage_text_gives_each_stages_median_tail_and_slowest_of_its_first_second() -> None:
+    run = RateRun(rate=2, sent=4, accepted=4, delivered=4, latencies_ms=[1.0] * 4, elapsed_s=2.0, send_behind_s=0.0,
+                  first_p50_ms=1.0, last_p50_ms=1.0, backlog_end=0,
+                  stages_ms={"ingest": [1.0, 2.0, 9.0, 1.0], "enrich": [300.0, 5.0, 6.0, 4.0]})
+    text = stage_text(run)
+    assert text.startswith("ingest ") and "enrich " in text
+    assert text.endswith("; slowest of the first second's stories: ingest 2.0, enrich 300.0")  # the first 2 of each
+    assert stage_text(RateRun(rate=2, sent=0, accepted=0, delivered=0, latencies_ms=[], elapsed_s=0.0, send_behind_s=0.0,
+                              first_p50_ms=0.0, last_p50_ms=0.0, backlog_end=0)) == ""
