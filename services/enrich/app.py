@@ -44,7 +44,8 @@ class ArchiveProjection:
     """Keeps the enricher's related-links index in step with the published streams.
 
     The index is derived state: every enrich process rebuilds it from the log at start-up and
-    reads what was published since before each batch, so several workers agree on the archive.
+    reads what was published since before each batch (and while no batch comes:
+    ``EnrichHandler.in_background``), so several workers agree on the archive.
     """
 
     def __init__(self, redis: Redis, enricher: Enricher, partitions: int) -> None:
