@@ -50,7 +50,6 @@ ENTITY_WEIGHT = 0.6
 MIN_MATCH = 0.2
 MATCH_TERMS = 8
 SEARCHED_KEPT = 2_000  # analysed queries kept for the articles' own indexing (search, then add)
-STEMS_KEPT = 200_000  # distinct words whose stems are kept; the cache starts again when it is full
 DEFAULT_WINDOW = timedelta(days=30)
 HYBRID_BM25 = 0.5  # hybrid = HYBRID_BM25 * bm25 / max + (1 - HYBRID_BM25) * min-max(cosine)
 MIN_COSINE = 0.5  # a document found by its embedding alone must be at least this close
@@ -93,7 +92,7 @@ class Analyzer:
 
     def terms(self, text: str) -> list[str]:
         words = [w for w in spaced(text.lower()).split() if w not in STOP_WORDS and not w.isdigit()]
-        return stem_words(self._stemmer, self._stems, words, STEMS_KEPT)
+        return stem_words(self._stemmer, self._stems, words)
 
 
 class RelatedIndex:

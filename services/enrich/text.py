@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 import Stemmer  # type: ignore[import-not-found]
 
 LEAD_CHARS = 300
+STEMS_KEPT = 200_000  # distinct words whose stems a cache keeps; it starts again when it is full
 
 _BLOCK_TAGS = frozenset(
     {
@@ -167,7 +168,7 @@ def uncached_stemmer() -> Stemmer.Stemmer:
     return stemmer
 
 
-def stem_words(stemmer: Stemmer.Stemmer, cache: dict[str, str], words: list[str], most: int) -> list[str]:
+def stem_words(stemmer: Stemmer.Stemmer, cache: dict[str, str], words: list[str], most: int = STEMS_KEPT) -> list[str]:
     """The stem of each of ``words``, each distinct word stemmed once and then read from ``cache``.
     A cache that would grow past ``most`` words starts again (with this call's words in it)."""
     new = set(words).difference(cache)

@@ -31,7 +31,6 @@ BODY_HIT_CAP = 3
 SHORT_WORDS = 80  # an article of fewer words (a brief, a headline and a summary) ...
 SHORT_SCALE = 0.5  # ... needs only half a rule's threshold
 
-_STEM_CACHE_MAX = 200_000  # distinct words; the cache starts again when it is full
 _WORD = re.compile(r"[^\W_]+(?:'(?!s\b)[^\W_]+)?")  # "russia's" -> "russia", "s"; "o'neill" stays one word
 
 
@@ -227,8 +226,7 @@ class TopicRules:
 
     def _stems(self, text: str) -> list[str]:
         words = _words(text.lower().replace("’", "'"))
-        # Each distinct word is stemmed once per process (PyStemmer's own cache would cost a call per word).
-        return stem_words(self._stemmer, self._stem_cache, words, _STEM_CACHE_MAX)
+        return stem_words(self._stemmer, self._stem_cache, words)
 
     def _grams(self, stems: list[str]) -> Counter[tuple[str, ...]]:
         """Counts of the rule grams in ``stems`` (one- to three-word), and only those."""
