@@ -88,16 +88,18 @@ class ArchiveProjection:
         """Index what ``read_next`` read (with ``count``): how many were applied, and whether a read came
         back full (there may be more; a short read is the end of what there was, no empty read confirms
         it). Entries at or before a stream's position are skipped: two reads may overlap (a batch's and
-        the idle one), and whichever is applied second adds only what the first did not have."""
+        the idle one), and whichever is applied second adds only what the first did not have. A read's
+        entries come in id order, so only its first ones can be such."""
         applied = 0
         full = False
         for reply in replies:
             for name, entries in as_streams(reply):
                 full = full or len(entries) >= count
                 done = parse_id(self.positions[name])
-                for entry_id, fields in entries:
-                    if parse_id(entry_id) <= done:
-                        continue
+                new = 0
+                while new < len(entries) and parse_id(entries[new][0]) <= done:
+                    new += 1
+                for entry_id, fields in entries[new:]:
                     self.positions[name] = entry_id
                     event = decode_event(fields)
                     if isinstance(event, ArticlePublished):
