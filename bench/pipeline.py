@@ -420,6 +420,6 @@ def gc_pause_text(pauses: list[GcPause]) -> str:
     """How many, and the longest with its CPU time: "3, longest 49 ms (6 ms of CPU)"."""
     if not pauses:
         return "0"
-    longest = max(pauses)
+    longest = max(pauses, key=lambda p: p.ms)  # by wall time only: a None CPU time does not compare
     cpu = "" if longest.cpu_ms is None else f" ({longest.cpu_ms:.0f} ms of CPU)"
     return f"{len(pauses)}, longest {longest.ms:.0f} ms{cpu}"
