@@ -22,7 +22,7 @@ from schemas.streams import idempotency_key as idempotency_redis_key
 from schemas.streams import partition_of
 from services.ingest import core
 from services.ingest.articles import BODY_OPT, article_routes
-from services.wire.credentials import Role
+from services.wire.credentials import CredentialDirectory, Role
 from services.wire.eventlog import DurabilityError, EventLog, connect
 from services.wire.http import (
     Problem,
@@ -48,6 +48,7 @@ class IngestState:
         self.settings = settings
         self.redis: Redis = connect(settings)
         self.eventlog = EventLog(self.redis, settings)
+        self.credentials = CredentialDirectory(self.redis, settings.redis_url)
         self.durable_at: float | None = None  # time.monotonic() of the last check that passed
 
     async def ensure_durable(self) -> None:
@@ -86,9 +87,11 @@ def create_app(settings: Settings) -> Litestar:
         except RedisConnectionError as exc:
             log.warning("ingest.redis_unreachable_at_start", error=str(exc))
         log.info("ingest.started", durability=settings.durability.value, redis=_safe_url(settings.redis_url))
+        state.credentials.start()
         try:
             yield
         finally:
+            await state.credentials.stop()
             await state.redis.aclose()
 
     @post(
@@ -108,7 +111,7 @@ def create_app(settings: Settings) -> Litestar:
         data: JSONBody[core.FileArticle],
         idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)] = None,
     ) -> Response[bytes]:
-        credential = await require(request, state.redis, EDITORS)
+        credential = await require(request, state.credentials, EDITORS)
         raw = await request.body()
         try:
             filing = core.decode_filing(raw)  # strict: no silent coercion of "3" into 3
@@ -136,7 +139,8 @@ def create_app(settings: Settings) -> Litestar:
         return answer
 
     return build_app(
-        route_handlers=[file_article, *article_routes(state.eventlog, settings.max_body_bytes, state.ensure_durable),
+        route_handlers=[file_article,
+                        *article_routes(state.eventlog, state.credentials, settings.max_body_bytes, state.ensure_durable),
                         health_route(lambda: state.redis)],
         lifespan=[lifespan],
         openapi_config=openapi(

@@ -16,7 +16,7 @@ from schemas.codec import decode_event, encode_json
 from schemas.events import Event
 from schemas.streams import history_key, item_key, partition_of, versions_key
 from services.ingest import core
-from services.wire.credentials import Credential, Role
+from services.wire.credentials import Credential, CredentialDirectory, Role
 from services.wire.eventlog import EventLog, read_entries
 from services.wire.http import Problem, decode_json, require
 from services.wire.versions import version_items
@@ -47,11 +47,12 @@ def _seen_version(if_match: str | None, required: bool) -> int | None:
     return version
 
 
-def article_routes(eventlog: EventLog, max_body_bytes: int, ensure_durable: Callable[[], Awaitable[None]]) -> list[Any]:
+def article_routes(eventlog: EventLog, credentials: CredentialDirectory, max_body_bytes: int,
+                   ensure_durable: Callable[[], Awaitable[None]]) -> list[Any]:
     redis = eventlog.redis
 
     async def editor(request: Request[Any, Any, Any]) -> Credential:
-        return await require(request, redis, EDITORS)
+        return await require(request, credentials, EDITORS)
 
     def ids(request: Request[Any, Any, Any], article_id: str) -> core.FilingIds:
         return core.FilingIds(article_id=article_id, event_id=str(uuid.uuid4()),

@@ -10,14 +10,13 @@ from urllib.parse import urlsplit
 import msgspec
 from litestar import Request, Response, delete, get, patch, post
 from litestar.params import FromPath, QueryParameter
-from redis.asyncio import Redis
 
 from schemas.codec import encode_json
 from schemas.partners import Partner, Webhook, WebhookSecret
 from services.publish.partners import PartnerError, PartnerNotFound, PartnerRegistry, new_webhook_secret
 from services.publish.views import NewPartner, PartnerCreated, PartnerPatch, PartnerView, SecretRotated
 from services.publish.webhooks import WebhookService
-from services.wire.credentials import Role
+from services.wire.credentials import CredentialDirectory, Role
 from services.wire.http import Problem, decode_json, require
 
 ADMINS = frozenset({Role.ADMIN})
@@ -35,10 +34,10 @@ def _json(value: object, status: int = 200) -> Response[bytes]:
     return Response(encode_json(value), status_code=status, media_type="application/json")
 
 
-def admin_routes(registry: PartnerRegistry, redis: Redis, webhooks: WebhookService,
+def admin_routes(registry: PartnerRegistry, credentials: CredentialDirectory, webhooks: WebhookService,
                  check_url: UrlCheck = basic_url_check) -> list[Any]:
     async def admin(request: Request[Any, Any, Any]) -> str:
-        return (await require(request, redis, ADMINS)).name
+        return (await require(request, credentials, ADMINS)).name
 
     async def checked(url: str | None) -> None:
         if url is None:

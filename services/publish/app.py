@@ -34,7 +34,7 @@ from services.publish.partners import PartnerDirectory, PartnerRegistry
 from services.publish.serving import PartnerGone, SentLog, Serving, decode_cursor, encode_cursor
 from services.publish.views import PartnerView
 from services.publish.webhooks import WebhookService, WebhookSettings, check_webhook_url
-from services.wire.credentials import Credential, Role
+from services.wire.credentials import Credential, CredentialDirectory, Role
 from services.wire.eventlog import EventLog, as_entries, connect, read_entries
 from services.wire.http import Problem, build_app, health_route, openapi, require
 from services.wire.settings import Settings
@@ -146,6 +146,7 @@ class PublishState:
         self.webhook_settings = webhook_settings
         self.redis: Redis = connect(settings)
         self.eventlog = EventLog(self.redis, settings)
+        self.credentials = CredentialDirectory(self.redis, settings.redis_url)
         self.articles = ArticleProjection(self.redis)
         self.worker = StreamWorker(self.eventlog, PublishHandler(self.eventlog, self.articles), settings)
         self.lifecycle = StreamWorker(self.eventlog, LifecycleHandler(self.articles), settings)
@@ -161,7 +162,7 @@ class PublishState:
 
     async def partner(self, request: Request[Any, Any, Any], mode: str) -> Credential:
         """The calling partner, if it is active and may use ``mode``."""
-        credential = await require(request, self.redis, PARTNERS)
+        credential = await require(request, self.credentials, PARTNERS)
         entry = self.directory.get(credential.name)
         if entry is None:
             await self.directory.refresh()
@@ -198,6 +199,7 @@ def create_app(settings: Settings, webhook_settings: WebhookSettings | None = No
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         await state.directory.start()
+        state.credentials.start()
         await state.tail.start()
         await state.sent.start()
         await state.worker.start()
@@ -214,6 +216,7 @@ def create_app(settings: Settings, webhook_settings: WebhookSettings | None = No
             await state.sent.stop()
             await state.tail.stop()
             await state.directory.stop()
+            await state.credentials.stop()
             await state.tail_redis.aclose()
             await state.redis.aclose()
 
@@ -293,14 +296,15 @@ def create_app(settings: Settings, webhook_settings: WebhookSettings | None = No
 
     @get("/v1/partner", summary="The calling partner's own settings", tags=["partners"])
     async def own_settings(request: Request[Any, Any, Any]) -> Response[bytes]:
-        credential = await require(request, state.redis, PARTNERS)
+        credential = await require(request, state.credentials, PARTNERS)
         partner = await state.registry.get(credential.name)
         if partner is None:
             raise Problem(403, "Forbidden", "this token belongs to no registered partner", kind="unknown-partner")
         return Response(encode_json(PartnerView.of(partner)), media_type="application/json")
 
     return build_app(
-        route_handlers=[live_stream, feed, own_settings, *admin_routes(state.registry, state.redis, state.webhooks, check_url),
+        route_handlers=[live_stream, feed, own_settings,
+                        *admin_routes(state.registry, state.credentials, state.webhooks, check_url),
                         health_route(lambda: state.redis)],
         lifespan=[lifespan],
         openapi_config=openapi(

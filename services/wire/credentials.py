@@ -1,20 +1,29 @@
 """Editor API keys and partner tokens: issued once, stored only as SHA-256 hashes.
 
 Issuing or revoking a credential is an event on the registry stream, written in the same
-transaction as the projection that authentication reads (one hash slot: ``{registry}``).
+transaction as the projection that authentication reads (one hash slot: ``{registry}``). The HTTP
+services hold that projection in memory too (``CredentialDirectory``), in step with the stream.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import hashlib
 import secrets
+import time
 from datetime import UTC, datetime
 
 import msgspec
+import structlog
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 
 from schemas.streams import registry_key
+from services.wire.background import Background
+from services.wire.eventlog import as_entries
 
 REGISTRY_STREAM = registry_key("events")
 CREDENTIALS = registry_key("credentials")  # hash of the secret -> Credential (JSON)
@@ -57,6 +66,8 @@ class CredentialError(ValueError):
 
 
 _decoder = msgspec.json.Decoder(Credential)
+log = structlog.get_logger()
+MAX_SECRET = 200  # longer bearer values are not looked up
 
 
 def hash_secret(secret: str) -> str:
@@ -106,13 +117,109 @@ async def revoke(redis: Redis, role: Role, name: str) -> bool:
 
 async def authenticate(redis: Redis, secret: str, roles: frozenset[Role]) -> Credential | None:
     """The credential a bearer secret belongs to, if it has one of ``roles``."""
-    if not secret or len(secret) > 200:
+    if not secret or len(secret) > MAX_SECRET:
         return None
     raw = await redis.hget(CREDENTIALS, hash_secret(secret))  # type: ignore[misc]
     if raw is None:
         return None
     credential = _decoder.decode(raw)
     return credential if credential.role in roles else None
+
+
+class CredentialDirectory:
+    """The credentials projection held in this process, so that a request is authenticated without
+    a round trip to Redis.
+
+    A reader blocks on the registry stream and loads the projection again (one transaction with the
+    stream's last entry id) whenever an entry is added, and every ``RELOAD_S`` in any case, which
+    also covers a hash changed by hand without its event. A revoked credential therefore stops
+    working as soon as the revocation is read, within milliseconds.
+
+    The directory answers only while it is in step: loaded, and its reader heard from in the last
+    ``BLOCK_S + GRACE_S`` (an empty blocking read returns every ``BLOCK_S``). Its connection does
+    not retry, so a server restarted, empty or not, shows as an error and a new load. Otherwise,
+    and for a secret it does not hold (issued a moment ago, or not a credential at all),
+    ``authenticate`` asks Redis, as without a directory.
+    """
+
+    BLOCK_S = 1.0
+    GRACE_S = 1.0
+    RELOAD_S = 30.0
+    RETRY_S = 0.5
+
+    def __init__(self, redis: Redis, redis_url: str) -> None:
+        self.redis = redis
+        self._url = redis_url
+        self._held: dict[str, Credential] = {}
+        self._in_step_until = 0.0
+        self._background = Background()
+        self._reader: Redis | None = None
+        self._stopping = False
+        self.loads = 0
+
+    def in_step(self) -> bool:
+        return time.monotonic() < self._in_step_until
+
+    def holds(self, secret: str) -> bool:
+        """Whether this secret's credential is in the directory (it may not be in step)."""
+        return hash_secret(secret) in self._held
+
+    async def authenticate(self, secret: str, roles: frozenset[Role]) -> Credential | None:
+        """The credential a bearer secret belongs to, if it has one of ``roles``."""
+        if self.in_step() and secret and len(secret) <= MAX_SECRET:
+            credential = self._held.get(hash_secret(secret))
+            if credential is not None:
+                return credential if credential.role in roles else None
+        return await authenticate(self.redis, secret, roles)
+
+    def start(self) -> None:
+        self._stopping = False
+        self._background.start(self._follow())
+
+    async def stop(self) -> None:
+        # redis-py can lose a cancellation that arrives while a connection is being set up (the
+        # command then runs on), so the reader also stops at a flag, and its connection is closed
+        # under any read in flight.
+        self._stopping = True
+        if self._reader is not None:
+            await self._reader.connection_pool.disconnect()
+        await self._background.stop()
+        self._in_step_until = 0.0
+
+    async def _follow(self) -> None:
+        while not self._stopping:
+            self._reader = reader = Redis.from_url(
+                self._url, retry=Retry(NoBackoff(), 0), single_connection_client=True,
+                socket_timeout=self.BLOCK_S + 5, socket_connect_timeout=5, socket_keepalive=True)
+            try:
+                while not self._stopping:
+                    await self._load_and_read(reader)
+            except (RedisError, OSError, msgspec.MsgspecError) as exc:  # Redis away, or a stored value unreadable
+                if self.in_step() and not self._stopping:
+                    log.warning("credentials.directory_out_of_step", error=str(exc))
+                self._in_step_until = 0.0
+                self._held = {}
+            finally:
+                self._reader = None
+                await reader.aclose()
+            if not self._stopping:
+                await asyncio.sleep(self.RETRY_S)
+
+    async def _load_and_read(self, reader: Redis) -> None:
+        """Load, then block on the stream until it moves or ``RELOAD_S`` has passed."""
+        async with reader.pipeline(transaction=True) as tx:
+            tx.xrevrange(REGISTRY_STREAM, count=1)
+            tx.hgetall(CREDENTIALS)
+            last, rows = await tx.execute()
+        self._held = {_text(h): _decoder.decode(raw) for h, raw in rows.items()}
+        self.loads += 1
+        position = entries[0][0] if (entries := as_entries(last)) else "0-0"
+        loaded_at = time.monotonic()
+        while time.monotonic() - loaded_at < self.RELOAD_S and not self._stopping:
+            self._in_step_until = time.monotonic() + self.BLOCK_S + self.GRACE_S
+            if await reader.xread({REGISTRY_STREAM: position}, count=1, block=int(self.BLOCK_S * 1000)):
+                self._in_step_until = 0.0  # Redis answers for the moment between a change and the new load
+                return
 
 
 async def list_credentials(redis: Redis, role: Role | None = None) -> list[Credential]:

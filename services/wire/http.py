@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from services.wire.credentials import Credential, Role, authenticate, bearer
+from services.wire.credentials import Credential, CredentialDirectory, Role, bearer
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://newswire.dev/problems/"
@@ -134,10 +134,10 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Callable[..., Response[bytes]]] 
 }
 
 
-async def require(request: Request[Any, Any, Any], redis: Redis, roles: frozenset[Role]) -> Credential:
+async def require(request: Request[Any, Any, Any], credentials: CredentialDirectory, roles: frozenset[Role]) -> Credential:
     """The caller's credential, or a 401 problem."""
     secret = bearer(request.headers.get("authorization"))
-    credential = await authenticate(redis, secret, roles) if secret else None
+    credential = await credentials.authenticate(secret, roles) if secret else None
     if credential is None:
         want = " or ".join(sorted(r.value for r in roles))
         raise Problem(401, "Unauthorized", f"send 'Authorization: Bearer <key>' with a valid {want} credential",
