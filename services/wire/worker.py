@@ -131,9 +131,9 @@ class StreamWorker:
         # We log ourselves; and the handlers take the batch as read, so FastStream's dependency injection
         # (which ran the message's context lookup in a worker thread: about 200 µs of CPU a batch) is off.
         self.broker = broker or RedisBroker(settings.redis_url, logger=None, apply_types=False)  # type: ignore[arg-type]
-        self._heartbeat_task: asyncio.Task[None] | None = None
+        self._heartbeat = Background()
         self._idle_acks: dict[int, list[str]] = {}  # partition -> acks waiting (defer_idle_acks)
-        self._idle_ack_task: asyncio.Task[None] | None = None
+        self._idle_ack_writer = Background()
         self._background = Background()
         for partition in eventlog.partitions():
             self._subscribe(partition)
@@ -192,20 +192,18 @@ class StreamWorker:
             await self.eventlog.ensure_groups(self.handler.input, self.handler.group)
             await self.handler.before_batch(partition)
         await self.broker.start()
-        self._heartbeat_task = asyncio.create_task(self._heartbeat())
+        self._heartbeat.start(self._beat())
         if self.handler.defer_idle_acks:
             # well inside the claim idle time, or a claimer would take (and count) the waiting entries
             delay = min(IDLE_ACK_DELAY_S, self.settings.claim_idle_ms / 4000)
-            self._idle_ack_task = asyncio.create_task(self._write_idle_acks_every(delay))
+            self._idle_ack_writer.start(self._write_idle_acks_every(delay))
         self._background.start(self.handler.in_background())
         log.info("worker.started", group=self.handler.group.value, consumer=self.consumer,
                  partitions=self.settings.partitions)
 
     async def stop(self) -> None:
-        if self._heartbeat_task:
-            self._heartbeat_task.cancel()
-        if self._idle_ack_task:
-            self._idle_ack_task.cancel()
+        await self._heartbeat.stop()
+        await self._idle_ack_writer.stop()
         await self._background.stop()
         await self.broker.stop()
         # Redis may be gone already (Ctrl-C stops it with the services): stopping must still succeed.
@@ -219,7 +217,7 @@ class StreamWorker:
             log.warning("worker.unregister_failed", group=self.handler.group.value, error=str(exc))
         log.info("worker.stopped", group=self.handler.group.value, consumer=self.consumer)
 
-    async def _heartbeat(self) -> None:
+    async def _beat(self) -> None:
         """Every 5 s: restart readers that stopped, then say this worker is live (only if they run)."""
         while True:
             try:

@@ -21,6 +21,7 @@ from services.publish.webhooks.payload import Bodies
 from services.publish.webhooks.sender import Sender, tls_context
 from services.publish.webhooks.settings import WebhookSettings
 from services.publish.webhooks.store import DeliveryRecord, WebhookStore
+from services.wire.background import finish
 from services.wire.eventlog import EventLog
 from services.wire.settings import Settings
 from services.wire.worker import StreamWorker
@@ -63,7 +64,7 @@ class WebhookService:
     async def stop(self) -> None:
         self._stopping.set()
         if self._watch:
-            await _finish(self._watch)
+            await finish(self._watch)
         await self.worker.stop()
         await asyncio.gather(*(self._stop_task(name) for name in list(self.tasks)), *list(self._stopping_tasks))
         log.info("webhooks.stopped")
@@ -133,13 +134,7 @@ class WebhookService:
     @staticmethod
     async def _end(delivery: PartnerDelivery, task: asyncio.Task[None]) -> None:
         delivery.stop()
-        await _finish(task)
+        await finish(task)
         with contextlib.suppress(Exception):
             await delivery.release()
 
-
-async def _finish(task: asyncio.Task[None]) -> None:
-    """Cancel a loop and wait for it; its stop flag ends it should a library swallow the cancellation."""
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-        await asyncio.wait_for(asyncio.shield(task), 10)
