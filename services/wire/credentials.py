@@ -153,8 +153,6 @@ class CredentialDirectory:
         self._held: dict[str, Credential] = {}
         self._in_step_until = 0.0
         self._background = Background()
-        self._reader: Redis | None = None
-        self._stopping = False
         self.loads = 0
 
     def in_step(self) -> bool:
@@ -173,37 +171,27 @@ class CredentialDirectory:
         return await authenticate(self.redis, secret, roles)
 
     def start(self) -> None:
-        self._stopping = False
         self._background.start(self._follow())
 
     async def stop(self) -> None:
-        # redis-py can lose a cancellation that arrives while a connection is being set up (the
-        # command then runs on), so the reader also stops at a flag, and its connection is closed
-        # under any read in flight.
-        self._stopping = True
-        if self._reader is not None:
-            await self._reader.connection_pool.disconnect()
         await self._background.stop()
         self._in_step_until = 0.0
 
     async def _follow(self) -> None:
-        while not self._stopping:
-            self._reader = reader = Redis.from_url(
-                self._url, retry=Retry(NoBackoff(), 0), single_connection_client=True,
-                socket_timeout=self.BLOCK_S + 5, socket_connect_timeout=5, socket_keepalive=True)
+        while True:
+            reader = Redis.from_url(self._url, retry=Retry(NoBackoff(), 0), single_connection_client=True,
+                                    socket_timeout=self.BLOCK_S + 5, socket_connect_timeout=5, socket_keepalive=True)
             try:
-                while not self._stopping:
+                while True:
                     await self._load_and_read(reader)
             except (RedisError, OSError, msgspec.MsgspecError) as exc:  # Redis away, or a stored value unreadable
-                if self.in_step() and not self._stopping:
+                if self.in_step():
                     log.warning("credentials.directory_out_of_step", error=str(exc))
                 self._in_step_until = 0.0
                 self._held = {}
             finally:
-                self._reader = None
                 await reader.aclose()
-            if not self._stopping:
-                await asyncio.sleep(self.RETRY_S)
+            await asyncio.sleep(self.RETRY_S)
 
     async def _load_and_read(self, reader: Redis) -> None:
         """Load, then block on the stream until it moves or ``RELOAD_S`` has passed."""
@@ -215,7 +203,7 @@ class CredentialDirectory:
         self.loads += 1
         position = entries[0][0] if (entries := as_entries(last)) else "0-0"
         loaded_at = time.monotonic()
-        while time.monotonic() - loaded_at < self.RELOAD_S and not self._stopping:
+        while time.monotonic() - loaded_at < self.RELOAD_S:
             self._in_step_until = time.monotonic() + self.BLOCK_S + self.GRACE_S
             if await reader.xread({REGISTRY_STREAM: position}, count=1, block=int(self.BLOCK_S * 1000)):
                 self._in_step_until = 0.0  # Redis answers for the moment between a change and the new load

@@ -140,3 +140,15 @@ async def _forgot(directory: CredentialDirectory, secret: str) -> bool:
 
 async def _loaded_after(directory: CredentialDirectory, loads: int) -> bool:
     return directory.in_step() and directory.loads > loads
+
+
+async def test_a_directory_stopped_at_any_moment_of_its_start_stops(redis: Redis, redis_url: str) -> None:
+    """redis-py loses a cancellation that arrives while a connection is being set up; stopping
+    repeats it (``services.wire.background.finish``)."""
+    for steps in range(24):  # loop steps into the start: connecting, the first load, the first read
+        directory = CredentialDirectory(redis, redis_url)
+        directory.start()
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        await asyncio.wait_for(directory.stop(), 2)
+        assert not directory.in_step()
