@@ -19,8 +19,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import re
 import time
 from collections import Counter
@@ -29,6 +27,7 @@ from pathlib import Path
 from bench.enrich_data import Article, read_ag, read_bbc, read_conll, read_uci, read_wikiref
 from bench.enrich_entities import PRF, evaluate, learned_enricher
 from bench.enrich_related import AG_MAP, BBC_MAP, measure_latency, related_precision, subject_accuracy
+from bench.latency import machine
 from services.enrich.core import load_default_enricher
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,19 +36,6 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data"
 
 def _prf(prf: PRF) -> str:
     return f"{prf.p:.3f} | {prf.r:.3f} | {prf.f1:.3f}"
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cpu}, {cores} cores, Python {platform.python_version()}, {platform.system()} {platform.release()}"
 
 
 def run(data: Path, quick: bool, sizes: list[int], semantic: bool = False) -> list[str]:
