@@ -14,6 +14,7 @@ from schemas.streams import Group, Stream, stream_key
 from services.publish.filters import CompiledFilters, ItemFacts, entitled, follows_earlier
 from services.publish.partners import PartnerRegistry
 from services.publish.webhooks.store import WebhookStore
+from services.wire.eventlog import parse_id
 from services.wire.worker import Call, NoReads
 
 log = structlog.get_logger()
@@ -32,10 +33,6 @@ def _text(value: object) -> str:
 def wants_webhooks(partner: Partner) -> bool:
     """A partner whose webhook queue fills (even while paused or disabled its queue is kept)."""
     return "webhook" in partner.modes and partner.webhook is not None
-
-
-def entry_ms(entry_id: str) -> int:
-    return int(entry_id.split("-", 1)[0])
 
 
 class FanoutHandler(NoReads):
@@ -110,7 +107,7 @@ class FanoutHandler(NoReads):
             del self._handled[next(iter(self._handled))]
 
     async def handle(self, event: AnyEvent, entry_id: str, partition: int) -> Call | None:
-        published_ms = entry_ms(entry_id)
+        published_ms = parse_id(entry_id)[0]
         joined = [p for p in self.partners if published_ms >= int(p.created_at.timestamp() * 1000)]
         if not joined or not isinstance(event, ArticlePublished):  # no outbox to write, so no order to keep
             self._done(entry_id)

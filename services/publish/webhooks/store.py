@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 
 from schemas.streams import partner_key
 from services.publish.partners import sent_key
-from services.wire.eventlog import ScriptCall, as_entries, flatten, run_scripts
+from services.wire.eventlog import ScriptCall, as_entries, flatten, parse_id, run_scripts
 
 DEDUP_WINDOW_MS = 7 * 86_400_000  # the fan-out's tracking record keeps a week of published ids
 
@@ -164,10 +164,6 @@ def _status(text: str) -> int | None:
     return int(text) if text else None
 
 
-def _ms(entry_id: str) -> int:
-    return int(entry_id.split("-", 1)[0])
-
-
 class WebhookStore:
     """The scripts and reads of partners' webhook state (one instance per process)."""
 
@@ -193,7 +189,7 @@ class WebhookStore:
         if not names:
             return []
         member = f"{partition}/{published_id}"
-        score = _ms(published_id)
+        score = parse_id(published_id)[0]
         fields = flatten({k: v.encode() for k, v in outbox_fields(published_id, partition, article_id, version).items()})
         calls: list[ScriptCall] = []
         for name in names:
@@ -277,7 +273,7 @@ class WebhookStore:
             log_id=entry_id, msg_id=_s(f, "msg"), outbox_id=_s(f, "outbox"), article_id=_s(f, "article"),
             version=int(_s(f, "version", "0")), attempt=int(_s(f, "attempt", "0")), status=_status(_s(f, "status")),
             outcome=_s(f, "outcome"), latency_ms=int(_s(f, "latency_ms", "0")), error=_s(f, "error"),
-            at=datetime.fromisoformat(_s(f, "at")) if _s(f, "at") else datetime.fromtimestamp(_ms(entry_id) / 1000, UTC),
+            at=datetime.fromisoformat(_s(f, "at")) if _s(f, "at") else datetime.fromtimestamp(parse_id(entry_id)[0] / 1000, UTC),
         ) for entry_id, f in rows]
 
     async def dead_letters(self, name: str, count: int = 1000) -> list[DeadLetter]:
