@@ -266,6 +266,26 @@ def cmd_dead(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from services.wire.eventlog import connect
+    from services.wire.status import status_text, wire_status
+
+    settings = _redis_settings()
+
+    async def run() -> int:
+        redis = connect(settings)
+        try:
+            status = await wire_status(redis, settings.partitions)
+        finally:
+            await redis.aclose()
+        print(msgspec.json.encode(status).decode() if args.json else status_text(status))
+        return 0
+
+    return asyncio.run(run())
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="newswire", description="An event-sourced news wire.")
     sub = top.add_subparsers(dest="command", required=True)
@@ -348,6 +368,10 @@ def parser() -> argparse.ArgumentParser:
     health.add_argument("service", choices=["enrich", "publish"])
     health.add_argument("--local", action="store_true", help="only workers on this host")
     health.set_defaults(func=cmd_health)
+
+    status = sub.add_parser("status", help="streams, consumer lag and pending entries, dead letters, workers, partners")
+    status.add_argument("--json", action="store_true", help="one JSON object instead of the table")
+    status.set_defaults(func=cmd_status)
 
     dead = sub.add_parser("dead-letters", help="list entries parked after too many failed deliveries")
     dead.add_argument("--count", type=int, default=100)

@@ -1,0 +1,87 @@
+"""``newswire status``: streams, groups' lag and pending entries, dead letters, workers and partners,
+read from a real server."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+
+from schemas.partners import Filters
+from schemas.streams import Group, Stream, stream_key
+from services.publish.partners import PartnerRegistry
+from services.publish.webhooks.store import WebhookStore
+from services.wire.eventlog import EventLog
+from services.wire.settings import Settings
+from services.wire.status import status_text, wire_status
+from services.wire.worker import WORKERS_KEY
+from tests.integration.test_cli_commands import newswire
+
+FILED_0 = stream_key(Stream.FILED, 0)
+
+
+async def a_wire_with_work_in_flight(redis: Redis, redis_url: str) -> None:
+    """Two partitions; five filings on partition 0, of which enrich has read three and acked one."""
+    eventlog = EventLog(redis, Settings(redis_url=redis_url, partitions=2))
+    await eventlog.ensure_groups(Stream.FILED, Group.ENRICH)
+    for n in range(5):
+        await redis.xadd(FILED_0, {"type": "article.filed.v1", "data": f"{n}"})
+    read = await redis.xreadgroup(Group.ENRICH.value, "enrich-host-1", {FILED_0: ">"}, count=3)
+    await redis.xack(FILED_0, Group.ENRICH.value, read[0][1][0][0])
+    await redis.xadd(stream_key(Stream.DEAD, 1), {"stream": FILED_0, "error": "boom"})
+    now_ms = int(time.time() * 1000)
+    await redis.hset(WORKERS_KEY, mapping={"enrich-host-1": now_ms, "publish-host-2": now_ms - 120_000})  # type: ignore[misc]
+    registry = PartnerRegistry(redis)
+    now = datetime.now(UTC)
+    await registry.register("hooked", modes=["webhook"], filters=Filters(), webhook_url="http://127.0.0.1:9/in",
+                            actor="test", now=now)
+    await registry.register("reader", modes=["sse", "feed"], filters=Filters(), webhook_url=None, actor="test", now=now)
+    store = WebhookStore(redis)
+    for version in (1, 2):
+        await store.append("hooked", f"{now_ms}-{version}", 0, "urn:newswire:article:a", version)
+
+
+async def test_status_gives_lag_pending_dead_letters_workers_and_partner_queues(redis: Redis, redis_url: str) -> None:
+    await a_wire_with_work_in_flight(redis, redis_url)
+    status = await wire_status(redis, 2)
+    assert [(s.key, s.length) for s in status.streams] == [
+        (stream_key(Stream.FILED, 0), 5), (stream_key(Stream.ENRICHED, 0), 0),
+        (stream_key(Stream.PUBLISHED, 0), 0), (stream_key(Stream.DEAD, 0), 0),
+        (stream_key(Stream.FILED, 1), 0), (stream_key(Stream.ENRICHED, 1), 0),
+        (stream_key(Stream.PUBLISHED, 1), 0), (stream_key(Stream.DEAD, 1), 1),
+    ]
+    filed = status.streams[0]
+    assert [(g.name, g.consumers, g.pending, g.lag) for g in filed.groups] == [("enrich", 1, 2, 2)]
+    assert filed.last_entry is not None and filed.last_entry_age_s is not None and filed.last_entry_age_s < 60
+    assert status.streams[1].groups == [] and status.streams[1].last_entry is None  # never written
+    assert status.dead_letters == 1
+    assert [(w.consumer, w.live) for w in status.workers] == [("enrich-host-1", True), ("publish-host-2", False)]
+    assert [(p.name, p.webhook_queued, p.webhook_dead) for p in status.partners] == [("hooked", 2, 0),
+                                                                                     ("reader", None, None)]
+    text = status_text(status)
+    assert "enrich (1, 2, 2)" in text
+    assert "dead letters: 1" in text
+    assert "(stopped?)" in text
+    assert "webhooks: 2 queued, 0 dead" in text
+
+
+async def test_the_status_command_prints_the_table_or_json(redis: Redis, redis_url: str) -> None:
+    await a_wire_with_work_in_flight(redis, redis_url)
+    table = newswire(redis_url, "status")
+    assert table.returncode == 0, table.stderr
+    assert "enrich (1, 2, 2)" in table.stdout
+    as_json = newswire(redis_url, "status", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    parsed = json.loads(as_json.stdout)
+    assert parsed["streams"][0]["groups"][0] == {"name": "enrich", "consumers": 1, "pending": 2, "lag": 2,
+                                                 "last_delivered": parsed["streams"][0]["groups"][0]["last_delivered"]}
+    assert [p["name"] for p in parsed["partners"]] == ["hooked", "reader"]
+
+
+async def test_an_empty_server_has_a_status_too(redis: Redis) -> None:
+    status = await wire_status(redis, 1)
+    assert [s.length for s in status.streams] == [0, 0, 0, 0]
+    assert status.workers == [] and status.partners == []
+    assert "none has reported" in status_text(status)
