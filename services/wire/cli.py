@@ -226,7 +226,7 @@ def cmd_credentials(args: argparse.Namespace) -> int:
 
 def cmd_health(args: argparse.Namespace) -> int:
     from services.wire.eventlog import connect
-    from services.wire.worker import WORKERS_KEY
+    from services.wire.worker import LIVE_S, WORKERS_KEY
 
     settings = _redis_settings()
 
@@ -239,7 +239,7 @@ def cmd_health(args: argparse.Namespace) -> int:
         now_ms = time.time() * 1000
         prefix = f"{args.service}-{os.uname().nodename}" if args.local else f"{args.service}-"
         live = {_text(k): int(v) for k, v in seen.items()}
-        fresh = [name for name, at in live.items() if name.startswith(prefix) and now_ms - at < 30_000]
+        fresh = [name for name, at in live.items() if name.startswith(prefix) and now_ms - at < LIVE_S * 1000]
         print(f"{args.service}: {len(fresh)} live consumer(s) {', '.join(fresh)}")
         return 0 if fresh else 1
 

@@ -17,10 +17,9 @@ from schemas.streams import Stream, stream_key
 from services.publish.partners import PartnerRegistry
 from services.publish.webhooks.store import WebhookStore
 from services.wire.eventlog import parse_id
-from services.wire.worker import WORKERS_KEY
+from services.wire.worker import LIVE_S, WORKERS_KEY
 
 STREAMS = (Stream.FILED, Stream.ENRICHED, Stream.PUBLISHED, Stream.DEAD)
-LIVE_WORKER_S = 30.0  # a heartbeat older than this is a worker that stopped (the same bound as ``newswire health``)
 
 
 class GroupStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -103,7 +102,7 @@ def _group(reply: dict[Any, Any]) -> GroupStatus:
 
 def _worker(consumer: str, at_ms: int, now_ms: int) -> WorkerStatus:
     ago = round((now_ms - at_ms) / 1000, 1)
-    return WorkerStatus(consumer=consumer, seen_s_ago=ago, live=ago < LIVE_WORKER_S)
+    return WorkerStatus(consumer=consumer, seen_s_ago=ago, live=ago < LIVE_S)
 
 
 async def _partners(redis: Redis) -> list[PartnerStatus]:

@@ -48,6 +48,7 @@ log = structlog.get_logger()
 EV_BATCH_FAILED = "batch.failed"
 IDLE_ACK_DELAY_S = 1.0  # longest an ack of an entry without effect waits (with defer_idle_acks)
 WORKERS_KEY = registry_key("workers")  # consumer name -> last-seen time (ms), for health and status
+LIVE_S = 30.0  # a heartbeat older than this is a worker that stopped (``newswire health`` and ``status``)
 
 Fields = Mapping[bytes, bytes]
 Call = ScriptCall
