@@ -4,8 +4,7 @@ answer whenever it is not."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,15 +16,9 @@ from services.wire.credentials import CREDENTIALS, CredentialDirectory, Role, ha
 from services.wire.redis_server import RedisServer
 from services.wire.settings import Settings
 from tests.fixtures import BELARUS_EARLIER
+from tests.integration.test_worker import eventually
 
 EDITORS = frozenset({Role.EDITOR})
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
