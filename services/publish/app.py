@@ -27,7 +27,7 @@ from schemas.events import (
 from schemas.ninjs import NinjsItem
 from schemas.streams import Group, Stream, history_key, stream_key
 from services.publish import core
-from services.publish.admin import admin_routes
+from services.publish.admin import ADMINS, admin_routes
 from services.publish.articles import ArticleProjection, EmbargoReleaser
 from services.publish.live import Cursor, LiveTail
 from services.publish.partners import PartnerDirectory, PartnerRegistry
@@ -37,7 +37,10 @@ from services.publish.webhooks import WebhookService, WebhookSettings, check_web
 from services.wire.credentials import Credential, CredentialDirectory, Role
 from services.wire.eventlog import EventLog, as_entries, connect, read_entries
 from services.wire.http import Problem, build_app, health_route, openapi, require
+from services.wire.metrics import CONTENT_TYPE as METRICS_TYPE
+from services.wire.metrics import prometheus_text
 from services.wire.settings import Settings
+from services.wire.status import wire_status
 from services.wire.worker import Call, NoReads, StreamWorker
 
 log = structlog.get_logger()
@@ -302,8 +305,23 @@ def create_app(settings: Settings, webhook_settings: WebhookSettings | None = No
             raise Problem(403, "Forbidden", "this token belongs to no registered partner", kind="unknown-partner")
         return Response(encode_json(PartnerView.of(partner)), media_type="application/json")
 
+    @get(
+        "/metrics",
+        summary="The wire's status as Prometheus metrics",
+        description=(
+            "Each stream's entries and the age of its newest, each consumer group's pending entries, lag and "
+            "consumers, the dead letters, each worker's last heartbeat, and each partner's state and webhook queue, "
+            "read from Redis at each scrape (the same figures as `newswire status`). Needs an admin key."
+        ),
+        tags=["admin"],
+        media_type=METRICS_TYPE,
+    )
+    async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+        await require(request, state.credentials, ADMINS)
+        return Response(prometheus_text(await wire_status(state.redis, settings.partitions)), media_type=METRICS_TYPE)
+
     return build_app(
-        route_handlers=[live_stream, feed, own_settings,
+        route_handlers=[live_stream, feed, own_settings, metrics,
                         *admin_routes(state.registry, state.credentials, state.webhooks, check_url),
                         health_route(lambda: state.redis)],
         lifespan=[lifespan],

@@ -14,6 +14,7 @@ import httpx
 import msgspec
 import pytest
 import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from schemas.codec import encode_event
@@ -267,3 +268,21 @@ async def test_with_two_partitions_events_carry_both_positions_and_whole_items(r
     finally:
         server.should_exit = True
         await task
+
+
+async def test_metrics_need_an_admin_key_and_give_the_wire_status(api: Api, redis: Redis) -> None:
+    await publish(redis, item("urn:newswire:article:m1"))
+    async with httpx.AsyncClient(timeout=10) as client:
+        refused = await client.get(api.url + "/metrics")
+        assert refused.status_code == 401
+        partner = await api.partner("outlet", Filters())
+        as_partner = await client.get(api.url + "/metrics", headers={"Authorization": f"Bearer {partner}"})
+        assert as_partner.status_code == 401
+        response = await client.get(api.url + "/metrics", headers={"Authorization": f"Bearer {api.admin_key}"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    samples = {(s.name, s.labels.get("stream"), s.labels.get("group")): s.value
+               for family in text_string_to_metric_families(response.text) for s in family.samples}
+    assert samples[("newswire_stream_entries", "published", None)] == 1
+    assert ("newswire_group_pending_entries", "published", "webhooks") in samples  # publish's own fan-out group
+    assert samples[("newswire_partner_active", None, None)] == 1

@@ -1,5 +1,5 @@
-"""``newswire status``: streams, groups' lag and pending entries, dead letters, workers and partners,
-read from a real server."""
+"""``newswire status`` and ``GET /metrics``: streams, groups' lag and pending entries, dead letters,
+workers and partners, read from a real server."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import time
 from datetime import UTC, datetime
 
+from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from schemas.partners import Filters
@@ -14,6 +15,7 @@ from schemas.streams import Group, Stream, stream_key
 from services.publish.partners import PartnerRegistry
 from services.publish.webhooks.store import WebhookStore
 from services.wire.eventlog import EventLog
+from services.wire.metrics import prometheus_text
 from services.wire.settings import Settings
 from services.wire.status import status_text, wire_status
 from services.wire.worker import WORKERS_KEY
@@ -85,3 +87,21 @@ async def test_an_empty_server_has_a_status_too(redis: Redis) -> None:
     assert [s.length for s in status.streams] == [0, 0, 0, 0]
     assert status.workers == [] and status.partners == []
     assert "none has reported" in status_text(status)
+
+
+async def test_the_status_as_prometheus_metrics_parses_with_the_same_figures(redis: Redis, redis_url: str) -> None:
+    await a_wire_with_work_in_flight(redis, redis_url)
+    text = prometheus_text(await wire_status(redis, 2)).decode()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    where = (("group", "enrich"), ("partition", "0"), ("stream", "filed"))
+    assert samples[("newswire_group_pending_entries", where)] == 2
+    assert samples[("newswire_group_lag_entries", where)] == 2
+    assert samples[("newswire_group_consumers", where)] == 1
+    assert samples[("newswire_stream_entries", (("partition", "0"), ("stream", "filed")))] == 5
+    assert samples[("newswire_stream_entries", (("partition", "1"), ("stream", "dead")))] == 1
+    assert samples[("newswire_dead_letters", ())] == 1
+    assert samples[("newswire_partner_webhook_queued", (("partner", "hooked"),))] == 2
+    assert ("newswire_partner_webhook_queued", (("partner", "reader"),)) not in samples  # no webhooks
+    assert samples[("newswire_partner_active", (("partner", "reader"),))] == 1
+    assert samples[("newswire_worker_last_seen_seconds", (("consumer", "publish-host-2"),))] >= 120
