@@ -84,6 +84,20 @@ redis.call('HDEL', KEYS[3], ARGV[2])
 return id
 """
 
+# Remove consumers that hold no pending entry from a group (a stopping worker's own names), so that
+# a group does not keep a consumer for every process that ever ran. One with entries pending keeps
+# them: they wait for a claimer. Returns how many were removed.
+_FORGET_CONSUMERS = """
+local removed = 0
+for i = 2, #ARGV do
+  local ok, pending = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[i])
+  if ok and #pending == 0 then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[i])
+    removed = removed + 1
+  end
+end
+return removed
+"""
 
 # A Lua script, its keys and its arguments: one atomic effect, run in a pipeline with others.
 ScriptCall = tuple[AsyncScript, list[str], list[bytes | str]]
@@ -128,6 +142,7 @@ class EventLog:
         self._file_once = redis.register_script(_FILE_ONCE)
         self._command = redis.register_script(_COMMAND)
         self._dead_letter = redis.register_script(_DEAD_LETTER)
+        self._forget_consumers = redis.register_script(_FORGET_CONSUMERS)
 
     def stream_for(self, stream: Stream, article_id: str) -> str:
         return stream_key(stream, partition_of(article_id, self.settings.partitions))
@@ -233,6 +248,13 @@ class EventLog:
         fields = {"type": b"dead.lettered.v1", "entry": entry_id.encode(), "data": encode_json(dead)}
         keys = [stream_key(Stream.DEAD, partition), in_stream, errors_key(group, partition)]
         return _text(await self._dead_letter(keys=keys, args=[group.value, entry_id, *flatten(fields)]))
+
+    async def forget_consumers(self, group: Group, consumers: Sequence[str]) -> int:
+        """Remove ``consumers`` from ``group`` on every partition where they hold no pending entry
+        (one script per partition: each stream may live on a node of its own); how many went."""
+        calls: list[ScriptCall] = [(self._forget_consumers, [_input_stream(group, p)], [group.value, *consumers])
+                                   for p in self.partitions()]
+        return sum(int(n) for n in await run_scripts(self.redis, calls))
 
     async def delivery_count(self, group: Group, partition: int, entry_id: str) -> int:
         rows = await self.redis.xpending_range(_input_stream(group, partition), group.value, entry_id, entry_id, 1)

@@ -48,6 +48,7 @@ log = structlog.get_logger()
 EV_BATCH_FAILED = "batch.failed"
 IDLE_ACK_DELAY_S = 1.0  # longest an ack of an entry without effect waits (with defer_idle_acks)
 WORKERS_KEY = registry_key("workers")  # consumer name -> last-seen time (ms), for health and status
+CLAIMER = "-claimer"  # a worker's claimer reads as <consumer>-claimer
 LIVE_S = 30.0  # a heartbeat older than this is a worker that stopped (``newswire health`` and ``status``)
 
 Fields = Mapping[bytes, bytes]
@@ -147,7 +148,7 @@ class StreamWorker:
             max_records=self.settings.batch_size, polling_interval=500,
         )
         claimer = _StreamSub(
-            stream, group=group, consumer=self.consumer + "-claimer",
+            stream, group=group, consumer=self.consumer + CLAIMER,
             min_idle_time=self.settings.claim_idle_ms, polling_interval=self.settings.claim_interval_ms,
         )
 
@@ -213,6 +214,7 @@ class StreamWorker:
         except Exception as exc:  # the entries stay pending and are claimed and skipped later
             log.warning("worker.idle_acks_failed", group=self.handler.group.value, error=str(exc))
         try:
+            await self.eventlog.forget_consumers(self.handler.group, [self.consumer, self.consumer + CLAIMER])
             await self.eventlog.redis.hdel(WORKERS_KEY, self.consumer)  # type: ignore[misc]
         except Exception as exc:  # its last heartbeat ages, and the status view shows it as gone
             log.warning("worker.unregister_failed", group=self.handler.group.value, error=str(exc))

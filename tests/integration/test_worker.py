@@ -378,3 +378,27 @@ async def test_a_batch_whose_write_fails_is_logged_and_its_entries_are_claimed_a
     assert (failed[0]["group"], failed[0]["entries"], failed[0]["retry_after_ms"]) == ("enrich", 1, settings.claim_idle_ms)
     assert handler.calls == ["written at the second try"] * 2  # handled again when claimed
     assert [e["entry_id"] for e in logs if e["event"] == "entry.retried"] == [entry_id]
+
+
+async def test_a_stopped_worker_leaves_no_consumer_behind_but_one_with_entries_pending_stays(
+        redis: Redis, eventlog: EventLog, settings: Settings) -> None:
+    handler = EchoHandler(eventlog)
+    worker = StreamWorker(eventlog, handler, settings)
+    await worker.start()
+    try:
+        await append(redis, filed("one"), filed("two"))
+        await eventually(lambda: _called(handler, 2))
+        assert worker.consumer in await _consumers(redis)
+    finally:
+        await worker.stop()
+    left = await _consumers(redis)
+    assert worker.consumer not in left and worker.consumer + "-claimer" not in left
+    await append(redis, filed("three"))
+    await redis.xreadgroup(Group.ENRICH.value, "crashed-elsewhere", {FILED: ">"}, count=1)
+    await redis.xgroup_createconsumer(FILED, Group.ENRICH.value, "idle-elsewhere")
+    assert await eventlog.forget_consumers(Group.ENRICH, ["crashed-elsewhere", "idle-elsewhere"]) == 1
+    assert await _consumers(redis) == {"crashed-elsewhere": 1}  # its entry waits for a claimer
+
+
+async def _consumers(redis: Redis) -> dict[str, int]:
+    return {c["name"].decode(): c["pending"] for c in await redis.xinfo_consumers(FILED, Group.ENRICH.value)}
