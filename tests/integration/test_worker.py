@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -383,14 +384,10 @@ async def test_a_batch_whose_write_fails_is_logged_and_its_entries_are_claimed_a
 async def test_a_stopped_worker_leaves_no_consumer_behind_but_one_with_entries_pending_stays(
         redis: Redis, eventlog: EventLog, settings: Settings) -> None:
     handler = EchoHandler(eventlog)
-    worker = StreamWorker(eventlog, handler, settings)
-    await worker.start()
-    try:
+    async with running(StreamWorker(eventlog, handler, settings)) as worker:
         await append(redis, filed("one"), filed("two"))
         await eventually(lambda: _called(handler, 2))
         assert worker.consumer in await _consumers(redis)
-    finally:
-        await worker.stop()
     left = await _consumers(redis)
     assert worker.consumer not in left and worker.consumer + "-claimer" not in left
     await append(redis, filed("three"))
@@ -398,6 +395,15 @@ async def test_a_stopped_worker_leaves_no_consumer_behind_but_one_with_entries_p
     await redis.xgroup_createconsumer(FILED, Group.ENRICH.value, "idle-elsewhere")
     assert await eventlog.forget_consumers(Group.ENRICH, ["crashed-elsewhere", "idle-elsewhere"]) == 1
     assert await _consumers(redis) == {"crashed-elsewhere": 1}  # its entry waits for a claimer
+
+
+@contextlib.asynccontextmanager
+async def running(worker: StreamWorker) -> AsyncIterator[StreamWorker]:
+    await worker.start()
+    try:
+        yield worker
+    finally:
+        await worker.stop()
 
 
 async def _consumers(redis: Redis) -> dict[str, int]:
