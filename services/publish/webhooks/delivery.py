@@ -55,19 +55,13 @@ class PartnerDelivery:
         self.changed = changed
         self.token = uuid.uuid4().hex
         self.woken = asyncio.Event()
-        self.stopped = False
         self._renewed_at = -1e9
 
     def wake(self) -> None:
         self.woken.set()
 
-    def stop(self) -> None:
-        """End the loop at its next turn (cancelling alone is not enough: a Redis call may swallow it)."""
-        self.stopped = True
-        self.woken.set()
-
     async def run(self) -> None:
-        while not self.stopped:
+        while True:  # ended by cancelling its task (services.wire.background.finish)
             try:
                 wait = await self.step()
             except asyncio.CancelledError:

@@ -51,7 +51,6 @@ class WebhookService:
         self._tls: ssl.SSLContext | None = None
         self._bodies = Bodies(redis)
         self._watch: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
         self._stopping_tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -62,7 +61,6 @@ class WebhookService:
         log.info("webhooks.started", partners=len(self.partners))
 
     async def stop(self) -> None:
-        self._stopping.set()
         if self._watch:
             await finish(self._watch)
         await self.worker.stop()
@@ -90,11 +88,8 @@ class WebhookService:
 
     # -- partners coming and going
     async def _watch_registry(self) -> None:
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.webhook_settings.registry_poll_s)
-            if self._stopping.is_set():
-                return
+        while True:  # ended by cancelling its task (services.wire.background.finish)
+            await asyncio.sleep(self.webhook_settings.registry_poll_s)
             try:
                 self._update([p for p in await self.registry.all() if wants_webhooks(p)])
             except Exception as exc:  # Redis away: try again on the next round
@@ -133,7 +128,6 @@ class WebhookService:
 
     @staticmethod
     async def _end(delivery: PartnerDelivery, task: asyncio.Task[None]) -> None:
-        delivery.stop()
         await finish(task)
         with contextlib.suppress(Exception):
             await delivery.release()
