@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 
 from schemas.streams import registry_key
 from services.wire.background import Background
-from services.wire.eventlog import as_entries
+from services.wire.eventlog import as_entries, as_text
 
 REGISTRY_STREAM = registry_key("events")
 CREDENTIALS = registry_key("credentials")  # hash of the secret -> Credential (JSON)
@@ -106,7 +106,7 @@ async def revoke(redis: Redis, role: Role, name: str) -> bool:
     key_hash = await redis.hget(NAMES, f"{role.value}:{name}")  # type: ignore[misc]
     if not key_hash:
         return False
-    event = CredentialRevoked(name=name, role=role, key_hash=_text(key_hash), revoked_at=datetime.now(UTC))
+    event = CredentialRevoked(name=name, role=role, key_hash=as_text(key_hash), revoked_at=datetime.now(UTC))
     async with redis.pipeline(transaction=True) as tx:
         tx.xadd(REGISTRY_STREAM, {"type": "credential.revoked.v1", "data": msgspec.json.encode(event)})
         tx.hdel(CREDENTIALS, key_hash)
@@ -199,7 +199,7 @@ class CredentialDirectory:
             tx.xrevrange(REGISTRY_STREAM, count=1)
             tx.hgetall(CREDENTIALS)
             last, rows = await tx.execute()
-        self._held = {_text(h): _decoder.decode(raw) for h, raw in rows.items()}
+        self._held = {as_text(h): _decoder.decode(raw) for h, raw in rows.items()}
         self.loads += 1
         position = entries[0][0] if (entries := as_entries(last)) else "0-0"
         loaded_at = time.monotonic()
@@ -215,9 +215,6 @@ async def list_credentials(redis: Redis, role: Role | None = None) -> list[Crede
     found = [_decoder.decode(r) for r in rows]
     return sorted((c for c in found if role is None or c.role is role), key=lambda c: (c.role, c.name))
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def bearer(header: str | None) -> str:

@@ -165,8 +165,8 @@ class EventLog:
         if wanted is Durability.NONE:
             return
         config = await self.redis.config_get("append*")
-        appendonly = str(_text(config.get("appendonly", "no")))
-        fsync = str(_text(config.get("appendfsync", "")))
+        appendonly = str(as_text(config.get("appendonly", "no")))
+        fsync = str(as_text(config.get("appendfsync", "")))
         if appendonly != "yes":
             raise DurabilityError(
                 f"NEWSWIRE_DURABILITY={wanted.value} needs the Redis server to run with "
@@ -197,7 +197,7 @@ class EventLog:
         key, fingerprint, answer, ttl = idempotency or (state, "", b"", 0)
         args: list[bytes | str | int] = [fingerprint, ttl, answer, embargo_ms, *flatten(encode_event(event))]
         code, value = await self._file_once(keys=[key, stream, state, history], args=args)
-        return int(code), _text(value)
+        return int(code), as_text(value)
 
     async def command(
         self, event: Event, *, seen_version: int, status: str = "", embargo_ms: int | None = None
@@ -211,12 +211,12 @@ class EventLog:
         embargo = "-" if embargo_ms is None else str(embargo_ms)
         args: list[bytes | str] = [str(seen_version), status, embargo, *flatten(encode_event(event))]
         code, value = await self._command(keys=[stream, state, history], args=args)
-        return int(code), _text(value)
+        return int(code), as_text(value)
 
     async def article_state(self, article_id: str) -> dict[str, str]:
         _, state, _ = self._article_keys(article_id)
         raw = await self.redis.hgetall(state)  # type: ignore[misc]
-        return {_text(k): _text(v) for k, v in raw.items()}
+        return {as_text(k): as_text(v) for k, v in raw.items()}
 
     def append_once_args(
         self, group: Group, partition: int, *, source_event_id: str, input_entry_id: str, output: Event, out_stream: Stream
@@ -229,7 +229,7 @@ class EventLog:
         """Run many script calls (each writes its effect and acks its input) and plain acks
         (stream, group, entry id) in one round trip (on a cluster: see ``run_scripts``)."""
         results = await run_scripts(self.redis, calls, acks)
-        return [_text(r) for r in results]
+        return [as_text(r) for r in results]
 
     async def record_error(self, group: Group, partition: int, entry_id: str, error: str) -> None:
         await self.redis.hset(errors_key(group, partition), entry_id, error[:2000])
@@ -242,12 +242,12 @@ class EventLog:
             group=group.value,
             entry_id=entry_id,
             deliveries=deliveries,
-            error=_text(error) if error else "unknown (no error recorded)",
+            error=as_text(error) if error else "unknown (no error recorded)",
             dead_at=datetime.now(UTC),
         )
         fields = {"type": b"dead.lettered.v1", "entry": entry_id.encode(), "data": encode_json(dead)}
         keys = [stream_key(Stream.DEAD, partition), in_stream, errors_key(group, partition)]
-        return _text(await self._dead_letter(keys=keys, args=[group.value, entry_id, *flatten(fields)]))
+        return as_text(await self._dead_letter(keys=keys, args=[group.value, entry_id, *flatten(fields)]))
 
     async def forget_consumers(self, group: Group, consumers: Sequence[str]) -> int:
         """Remove ``consumers`` from ``group`` on every partition where they hold no pending entry
@@ -334,7 +334,7 @@ def parse_id(entry_id: str) -> StreamId:
 
 def as_entries(rows: Any) -> list[StreamEntry]:
     """XRANGE/XREVRANGE rows with typed ids and fields (redis-py's own types are loose)."""
-    return [(_text(entry_id), fields) for entry_id, fields in rows or []]
+    return [(as_text(entry_id), fields) for entry_id, fields in rows or []]
 
 
 async def read_entries(redis: Redis, refs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[bytes, bytes]]:
@@ -355,8 +355,9 @@ async def read_entries(redis: Redis, refs: Iterable[tuple[str, str]]) -> dict[tu
 
 def as_streams(reply: Any) -> list[tuple[str, list[StreamEntry]]]:
     """An XREAD/XREADGROUP reply as (stream key, entries)."""
-    return [(_text(key), as_entries(rows)) for key, rows in reply or []]
+    return [(as_text(key), as_entries(rows)) for key, rows in reply or []]
 
 
-def _text(value: object) -> str:
+def as_text(value: object) -> str:
+    """A reply value (bytes from a client without ``decode_responses``) as text."""
     return value.decode() if isinstance(value, bytes) else str(value)

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from schemas.streams import Stream, stream_key
 from services.publish.partners import PartnerRegistry
 from services.publish.webhooks.store import WebhookStore
-from services.wire.eventlog import parse_id
+from services.wire.eventlog import as_text, parse_id
 from services.wire.worker import LIVE_S, WORKERS_KEY
 
 STREAMS = (Stream.FILED, Stream.ENRICHED, Stream.PUBLISHED, Stream.DEAD)
@@ -77,7 +77,7 @@ async def wire_status(redis: Redis, partitions: int) -> WireStatus:
     streams = [_stream(stream, p, key, info, groups, now_ms)
                for (stream, p, key), info, groups in zip(keys, replies[::2], replies[1::2], strict=True)]
     seen = await redis.hgetall(WORKERS_KEY)  # type: ignore[misc]
-    workers = sorted((_worker(_text(name), int(at), now_ms) for name, at in seen.items()), key=lambda w: w.consumer)
+    workers = sorted((_worker(as_text(name), int(at), now_ms) for name, at in seen.items()), key=lambda w: w.consumer)
     return WireStatus(at_ms=now_ms, streams=streams, workers=workers, partners=await _partners(redis))
 
 
@@ -86,7 +86,7 @@ def _stream(stream: Stream, partition: int, key: str, info: Any, groups: Any, no
         return StreamStatus(key=key, stream=stream.value, partition=partition, length=0, last_entry=None,
                             last_entry_age_s=None, groups=[])
     last = info.get("last-entry")
-    last_id = _text(last[0]) if last else None
+    last_id = as_text(last[0]) if last else None
     age = round((now_ms - parse_id(last_id)[0]) / 1000, 1) if last_id else None
     found = [] if isinstance(groups, Exception) else [_group(g) for g in groups]
     return StreamStatus(key=key, stream=stream.value, partition=partition, length=int(info["length"]),
@@ -94,10 +94,10 @@ def _stream(stream: Stream, partition: int, key: str, info: Any, groups: Any, no
 
 
 def _group(reply: dict[Any, Any]) -> GroupStatus:
-    fields = {_text(k): v for k, v in reply.items()}
+    fields = {as_text(k): v for k, v in reply.items()}
     lag = fields.get("lag")
-    return GroupStatus(name=_text(fields["name"]), consumers=int(fields["consumers"]), pending=int(fields["pending"]),
-                       lag=None if lag is None else int(lag), last_delivered=_text(fields["last-delivered-id"]))
+    return GroupStatus(name=as_text(fields["name"]), consumers=int(fields["consumers"]), pending=int(fields["pending"]),
+                       lag=None if lag is None else int(lag), last_delivered=as_text(fields["last-delivered-id"]))
 
 
 def _worker(consumer: str, at_ms: int, now_ms: int) -> WorkerStatus:
@@ -141,6 +141,3 @@ def status_text(status: WireStatus) -> str:
         lines.append("  none registered")
     return "\n".join(line.rstrip() for line in lines)
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
