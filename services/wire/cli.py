@@ -226,20 +226,18 @@ def cmd_credentials(args: argparse.Namespace) -> int:
 
 def cmd_health(args: argparse.Namespace) -> int:
     from services.wire.eventlog import connect
-    from services.wire.worker import LIVE_S, WORKERS_KEY
+    from services.wire.status import worker_heartbeats
 
     settings = _redis_settings()
 
     async def run() -> int:
         redis = connect(settings)
         try:
-            seen = await redis.hgetall(WORKERS_KEY)  # type: ignore[misc]
+            workers = await worker_heartbeats(redis, int(time.time() * 1000))
         finally:
             await redis.aclose()
-        now_ms = time.time() * 1000
         prefix = f"{args.service}-{os.uname().nodename}" if args.local else f"{args.service}-"
-        live = {_text(k): int(v) for k, v in seen.items()}
-        fresh = [name for name, at in live.items() if name.startswith(prefix) and now_ms - at < LIVE_S * 1000]
+        fresh = [w.consumer for w in workers if w.consumer.startswith(prefix) and w.live]
         print(f"{args.service}: {len(fresh)} live consumer(s) {', '.join(fresh)}")
         return 0 if fresh else 1
 

@@ -19,7 +19,7 @@ from services.publish.webhooks.store import WebhookStore
 from services.wire.eventlog import as_text, parse_id
 from services.wire.worker import LIVE_S, WORKERS_KEY
 
-STREAMS = (Stream.FILED, Stream.ENRICHED, Stream.PUBLISHED, Stream.DEAD)
+STREAMS = tuple(Stream)  # filed, enriched, published, dead: every stream of a partition
 
 
 class GroupStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,9 +76,14 @@ async def wire_status(redis: Redis, partitions: int) -> WireStatus:
         replies: list[Any] = await pipe.execute(raise_on_error=False)
     streams = [_stream(stream, p, key, info, groups, now_ms)
                for (stream, p, key), info, groups in zip(keys, replies[::2], replies[1::2], strict=True)]
+    return WireStatus(at_ms=now_ms, streams=streams, workers=await worker_heartbeats(redis, now_ms),
+                      partners=await _partners(redis))
+
+
+async def worker_heartbeats(redis: Redis, now_ms: int) -> list[WorkerStatus]:
+    """Every worker that has reported, by consumer name, live if it did so in the last ``LIVE_S``."""
     seen = await redis.hgetall(WORKERS_KEY)  # type: ignore[misc]
-    workers = sorted((_worker(as_text(name), int(at), now_ms) for name, at in seen.items()), key=lambda w: w.consumer)
-    return WireStatus(at_ms=now_ms, streams=streams, workers=workers, partners=await _partners(redis))
+    return sorted((_worker(as_text(name), int(at), now_ms) for name, at in seen.items()), key=lambda w: w.consumer)
 
 
 def _stream(stream: Stream, partition: int, key: str, info: Any, groups: Any, now_ms: int) -> StreamStatus:
