@@ -99,6 +99,34 @@ end
 return removed
 """
 
+# Remove the consumers of a group that have been silent for ARGV[2] ms and hold no pending entry,
+# other than those named in ARGV[3...] (the live workers' own): the names a worker killed without its
+# stop leaves. A name removed while its worker is in fact alive comes back at its next read, with
+# nothing lost: only names with nothing pending go. Returns the names removed.
+_FORGET_IDLE_CONSUMERS = """
+local removed = {}
+local ok, consumers = pcall(redis.call, 'XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
+if not ok then
+  return removed
+end
+local keep = {}
+for i = 3, #ARGV do
+  keep[ARGV[i]] = true
+end
+local bound = tonumber(ARGV[2])
+for _, consumer in ipairs(consumers) do
+  local fields = {}
+  for i = 1, #consumer, 2 do
+    fields[consumer[i]] = consumer[i + 1]
+  end
+  if fields['pending'] == 0 and fields['idle'] >= bound and not keep[fields['name']] then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], fields['name'])
+    removed[#removed + 1] = fields['name']
+  end
+end
+return removed
+"""
+
 # A Lua script, its keys and its arguments: one atomic effect, run in a pipeline with others.
 ScriptCall = tuple[AsyncScript, list[str], list[bytes | str]]
 
@@ -143,6 +171,7 @@ class EventLog:
         self._command = redis.register_script(_COMMAND)
         self._dead_letter = redis.register_script(_DEAD_LETTER)
         self._forget_consumers = redis.register_script(_FORGET_CONSUMERS)
+        self._forget_idle_consumers = redis.register_script(_FORGET_IDLE_CONSUMERS)
 
     def stream_for(self, stream: Stream, article_id: str) -> str:
         return stream_key(stream, partition_of(article_id, self.settings.partitions))
@@ -255,6 +284,13 @@ class EventLog:
         calls: list[ScriptCall] = [(self._forget_consumers, [_input_stream(group, p)], [group.value, *consumers])
                                    for p in self.partitions()]
         return sum(int(n) for n in await run_scripts(self.redis, calls))
+
+    async def forget_idle_consumers(self, group: Group, idle_ms: int, keep: Sequence[str] = ()) -> list[str]:
+        """Remove from ``group`` on every partition the consumers silent for ``idle_ms`` with nothing
+        pending, other than those in ``keep`` (one script per partition); the names removed, once each."""
+        calls: list[ScriptCall] = [(self._forget_idle_consumers, [_input_stream(group, p)],
+                                    [group.value, str(idle_ms), *keep]) for p in self.partitions()]
+        return sorted({as_text(name) for names in await run_scripts(self.redis, calls) for name in names})
 
     async def delivery_count(self, group: Group, partition: int, entry_id: str) -> int:
         rows = await self.redis.xpending_range(_input_stream(group, partition), group.value, entry_id, entry_id, 1)

@@ -40,7 +40,7 @@ from schemas.codec import decode_event
 from schemas.events import AnyEvent
 from schemas.streams import Group, Stream, registry_key, stream_key
 from services.wire.background import Background
-from services.wire.eventlog import EventLog, ScriptCall
+from services.wire.eventlog import EventLog, ScriptCall, as_text
 from services.wire.settings import Settings
 
 log = structlog.get_logger()
@@ -50,6 +50,8 @@ IDLE_ACK_DELAY_S = 1.0  # longest an ack of an entry without effect waits (with 
 WORKERS_KEY = registry_key("workers")  # consumer name -> last-seen time (ms), for health and status
 CLAIMER = "-claimer"  # a worker's claimer reads as <consumer>-claimer
 LIVE_S = 30.0  # a heartbeat older than this is a worker that stopped (``newswire health`` and ``status``)
+GONE_S = 600.0  # a consumer silent this long with nothing pending is one a killed worker left: removed
+SWEEP_S = 60.0  # how often a worker looks for such consumers in its group
 
 Fields = Mapping[bytes, bytes]
 Call = ScriptCall
@@ -134,6 +136,7 @@ class StreamWorker:
         # (which ran the message's context lookup in a worker thread: about 200 µs of CPU a batch) is off.
         self.broker = broker or RedisBroker(settings.redis_url, logger=None, apply_types=False)  # type: ignore[arg-type]
         self._heartbeat = Background()
+        self._next_sweep = 0.0  # monotonic time of the next look for consumers killed workers left
         self._idle_acks: dict[int, list[str]] = {}  # partition -> acks waiting (defer_idle_acks)
         self._idle_ack_writer = Background()
         self._background = Background()
@@ -221,14 +224,37 @@ class StreamWorker:
         log.info("worker.stopped", group=self.handler.group.value, consumer=self.consumer)
 
     async def _beat(self) -> None:
-        """Every 5 s: restart readers that stopped, then say this worker is live (only if they run)."""
+        """Every 5 s: restart readers that stopped, then say this worker is live (only if they run);
+        every ``SWEEP_S``, remove what killed workers left in the group."""
         while True:
             try:
                 await self.restart_stopped_readers()
                 await self.eventlog.redis.hset(WORKERS_KEY, self.consumer, int(time.time() * 1000))  # type: ignore[misc]
+                if time.monotonic() >= self._next_sweep:
+                    await self.forget_gone_consumers(GONE_S)
+                    self._next_sweep = time.monotonic() + SWEEP_S
             except Exception as exc:  # Redis away: the readers log and retry on their own
                 log.warning("worker.heartbeat_failed", error=str(exc))
             await asyncio.sleep(5)
+
+    async def forget_gone_consumers(self, after_s: float) -> list[str]:
+        """Remove what workers killed without their stop leave in this worker's group: the consumers
+        silent for ``after_s`` with nothing pending (their pending entries are claimed first, after
+        ``claim_idle_ms``), unless their worker's heartbeat is younger than that; and this group's
+        heartbeats as old. The consumer names removed."""
+        redis = self.eventlog.redis
+        beats = {as_text(name): int(beat) for name, beat in (await redis.hgetall(WORKERS_KEY)).items()}  # type: ignore[misc]
+        silent_since_ms = (time.time() - after_s) * 1000
+        live = [name for name, beat in beats.items() if beat >= silent_since_ms]
+        gone = await self.eventlog.forget_idle_consumers(self.handler.group, int(after_s * 1000),
+                                                         [*live, *(name + CLAIMER for name in live)])
+        prefix = f"{self.handler.group.value}-"  # the group's consumers are named <group>-<consumer_name>
+        old = [name for name, beat in beats.items() if beat < silent_since_ms and name.startswith(prefix)]
+        if old:
+            await redis.hdel(WORKERS_KEY, *old)  # type: ignore[misc]
+        if gone or old:
+            log.info("worker.forgot_consumers", group=self.handler.group.value, consumers=gone, heartbeats=old)
+        return gone
 
     async def restart_stopped_readers(self) -> int:
         """Recreate the groups and restart the readers FastStream stopped for good.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -13,13 +14,14 @@ import pytest
 import structlog.testing
 from redis.asyncio import Redis
 
+import services.wire.worker
 from schemas.codec import decode_event, encode_event
 from schemas.events import AnyEvent, ArticleEnriched, ArticleFiled
 from schemas.streams import Group, Stream, stream_key
 from services.wire.eventlog import EventLog
 from services.wire.redis_server import RedisServer
 from services.wire.settings import Settings
-from services.wire.worker import Call, Handler, NoReads, StreamWorker
+from services.wire.worker import WORKERS_KEY, Call, Handler, NoReads, StreamWorker
 
 FILED = stream_key(Stream.FILED)
 ENRICHED = stream_key(Stream.ENRICHED)
@@ -395,6 +397,53 @@ async def test_a_stopped_worker_leaves_no_consumer_behind_but_one_with_entries_p
     await redis.xgroup_createconsumer(FILED, Group.ENRICH.value, "idle-elsewhere")
     assert await eventlog.forget_consumers(Group.ENRICH, ["crashed-elsewhere", "idle-elsewhere"]) == 1
     assert await _consumers(redis) == {"crashed-elsewhere": 1}  # its entry waits for a claimer
+
+
+async def test_consumers_killed_workers_left_go_once_silent_with_nothing_pending_and_their_old_heartbeats_too(
+        redis: Redis, eventlog: EventLog, settings: Settings) -> None:
+    group = Group.ENRICH.value
+    await eventlog.ensure_groups(Stream.FILED, Group.ENRICH)
+    await append(redis, filed("one"), filed("two"))
+    # A worker killed after its last ack, and its claimer; its last heartbeat is as old as its reads.
+    (_, [(read, _)]), = await redis.xreadgroup(group, "enrich-killed", {FILED: ">"}, count=1)
+    await redis.xack(FILED, group, read)
+    await redis.xgroup_createconsumer(FILED, group, "enrich-killed-claimer")
+    await redis.hset(WORKERS_KEY, "enrich-killed", int((time.time() - 5) * 1000))
+    # One killed with an entry still pending: it waits for a claimer, and its name with it.
+    await redis.xreadgroup(group, "enrich-crashed", {FILED: ">"}, count=1)
+    # Silent, but their worker said it was live a moment ago (a quiet stream, a server that only counts
+    # reads that return entries): they stay, its claimer too.
+    await redis.xgroup_createconsumer(FILED, group, "enrich-quiet")
+    await redis.xgroup_createconsumer(FILED, group, "enrich-quiet-claimer")
+    # Old heartbeats: a killed worker of this group that never read (it goes), one of another group (stays).
+    await redis.hset(WORKERS_KEY, "enrich-never-read", int((time.time() - 5) * 1000))
+    await redis.hset(WORKERS_KEY, "publish-elsewhere", int((time.time() - 5) * 1000))
+    await asyncio.sleep(1.2)
+    await redis.hset(WORKERS_KEY, "enrich-quiet", int(time.time() * 1000))
+    await redis.xgroup_createconsumer(FILED, group, "enrich-fresh")
+    worker = StreamWorker(eventlog, EchoHandler(eventlog), settings)
+    assert await worker.forget_gone_consumers(1.0) == ["enrich-killed", "enrich-killed-claimer"]
+    assert await _consumers(redis) == {"enrich-crashed": 1, "enrich-quiet": 0, "enrich-quiet-claimer": 0, "enrich-fresh": 0}
+    assert set(await redis.hkeys(WORKERS_KEY)) == {b"enrich-quiet", b"publish-elsewhere"}  # type: ignore[misc]
+    assert await worker.forget_gone_consumers(1.0) == []
+
+
+async def test_a_running_worker_removes_what_killed_workers_left_in_its_group(
+        redis: Redis, eventlog: EventLog, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    await eventlog.ensure_groups(Stream.FILED, Group.ENRICH)
+    await redis.xgroup_createconsumer(FILED, Group.ENRICH.value, "enrich-killed")
+    await asyncio.sleep(0.6)
+    monkeypatch.setattr(services.wire.worker, "GONE_S", 0.5)
+    async with running(StreamWorker(eventlog, EchoHandler(eventlog), settings)) as worker:
+
+        async def swept() -> bool:
+            return "enrich-killed" not in await _consumers(redis)
+
+        await eventually(swept)
+        await redis.xgroup_createconsumer(FILED, Group.ENRICH.value, "enrich-killed-later")
+        await asyncio.sleep(0.6)
+        assert "enrich-killed-later" in await _consumers(redis)  # the next look is SWEEP_S later
+        assert await worker.forget_gone_consumers(0.5) == ["enrich-killed-later"]  # its own names live on
 
 
 @contextlib.asynccontextmanager
