@@ -30,10 +30,6 @@ def _dev_env() -> dict[str, str]:
     return values
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def _need(value: str | None, what: str, env_name: str) -> str:
     if not value:
         sys.exit(f"newswire: no {what}; pass it, set {env_name}, or run `newswire dev` first")

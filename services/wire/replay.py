@@ -94,7 +94,7 @@ from schemas.partners import AnyPartnerEvent, PartnerChanged, PartnerRegistered,
 from schemas.streams import PREFIX, Group, Stream, partition_key, registry_key, stream_key
 from services.publish.core import build_item
 from services.wire.credentials import CredentialIssued, CredentialRevoked
-from services.wire.eventlog import as_entries, done_key, read_entries
+from services.wire.eventlog import as_entries, as_text, done_key, read_entries
 from services.wire.settings import Settings
 from services.wire.versions import version_ref
 
@@ -162,13 +162,9 @@ def merge_by_id(*streams: Iterable[tuple[str, str, Fields]]) -> list[tuple[str, 
     return merged
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def _article_of(fields: Fields) -> str | None:
     raw = fields.get(b"article")
-    return _text(raw) if raw else None
+    return as_text(raw) if raw else None
 
 
 class PartitionChanges(msgspec.Struct):
@@ -336,7 +332,7 @@ def apply_registry(state: RegistryState, fields: Fields) -> set[tuple[str, str]]
     ``partner.changed.v1`` store the partner's whole new state; ``partner.removed.v1`` drops it.
     Unknown types are skipped.
     """
-    kind = _text(fields.get(b"type", b""))
+    kind = as_text(fields.get(b"type", b""))
     data = fields.get(b"data", b"")
     touched: set[tuple[str, str]] = set()
     if kind == "credential.issued.v1":
@@ -344,8 +340,8 @@ def apply_registry(state: RegistryState, fields: Fields) -> set[tuple[str, str]]
         name = f"{credential.role.value}:{credential.name}"
         previous = state.names.get(name)
         if previous is not None:
-            state.credentials.pop(_text(previous), None)
-            touched.add(("credentials", _text(previous)))
+            state.credentials.pop(as_text(previous), None)
+            touched.add(("credentials", as_text(previous)))
         state.credentials[credential.key_hash] = _json.encode(credential)
         state.names[name] = credential.key_hash.encode()
         touched |= {("credentials", credential.key_hash), ("names", name)}
@@ -433,7 +429,7 @@ class ReplayReport:
 
 
 def _bytes_map(raw: Mapping[Any, Any]) -> dict[str, str]:
-    return {_text(k): _text(v) for k, v in raw.items()}
+    return {as_text(k): as_text(v) for k, v in raw.items()}
 
 
 async def _last_id(redis: Redis, key: str) -> str:
@@ -545,7 +541,7 @@ class _Partition(_Slot):
                         sources.add(event.source_entry_id)
                     if event.version != 1:
                         later.add(event.article_id)
-            elif stream == self.filed and _text(fields.get(b"type", b"")).startswith("article.embargo"):
+            elif stream == self.filed and as_text(fields.get(b"type", b"")).startswith("article.embargo"):
                 article = _article_of(fields)
                 if article:
                     changed.add(article)
@@ -558,7 +554,7 @@ class _Partition(_Slot):
             found = await pipe.execute()
         firsts = dict(zip(articles, found[:len(articles)], strict=True))
         killed = {a for a, dead in zip(sorted(changed), found[len(articles):], strict=True) if dead}
-        refs = {a: _text(ref).split(" ", 1) for a, ref in firsts.items() if ref}
+        refs = {a: as_text(ref).split(" ", 1) for a, ref in firsts.items() if ref}
         wanted = sorted({(self.filed, e) for e in sources} | {(s, e) for s, e in refs.values()})
         fetched: dict[tuple[str, str], AnyEvent] = {}
         for key, fields in (await read_entries(redis, wanted)).items():
@@ -600,7 +596,7 @@ class _Partition(_Slot):
         rebuilt: set[str] = set()
         kinds = (f"{ARTICLE}:", f"{HISTORY}:", f"{ITEM}:", f"{VERSIONS}:")
         async for raw in redis.scan_iter(match=f"{PREFIX}:{self.tag}:*", count=10_000):
-            key = _text(raw)
+            key = as_text(raw)
             if key.startswith(rebuilt_prefix):
                 rest = key[len(rebuilt_prefix):]
                 if rest.startswith(kinds):
@@ -632,12 +628,12 @@ class _Partition(_Slot):
                     if rest.startswith(f"{ITEM}:"):
                         a = {k: v for k, v in a.items() if k in ITEM_DERIVED}
                     elif rest.startswith(f"{VERSIONS}:"):
-                        held = {_text(v) for v in lifecycle}
+                        held = {as_text(v) for v in lifecycle}
                         a = {k: v for k, v in a.items() if k in b or k not in held}
                     equal = a == b
                     shown = (_shown(a), _shown(b))
                 else:
-                    la, lb = [_text(v) for v in now], [_text(v) for v in new]
+                    la, lb = [as_text(v) for v in now], [as_text(v) for v in new]
                     equal = same_history(la, lb)
                     shown = (f"{len(la)} refs {la[-3:]}" if la else "", f"{len(lb)} refs {lb[-3:]}" if lb else "")
                 if equal:
@@ -675,7 +671,7 @@ class _Partition(_Slot):
 
     async def leftovers(self, redis: Redis) -> list[str]:
         """Rebuild-only keys to drop with a switch."""
-        return [_text(k) async for k in redis.scan_iter(match=f"{PREFIX}:{self.tag}:rebuild:{LIFECYCLE}:*",
+        return [as_text(k) async for k in redis.scan_iter(match=f"{PREFIX}:{self.tag}:rebuild:{LIFECYCLE}:*",
                                                         count=10_000)]
 
 
@@ -719,7 +715,7 @@ class _Registry(_Slot):
         state = RegistryState()
         for name in REGISTRY_HASHES:
             raw = await redis.hgetall(rebuild_key(registry_key(name)))  # type: ignore[misc]
-            state.hash(name).update({_text(k): v if isinstance(v, bytes) else v.encode() for k, v in raw.items()})
+            state.hash(name).update({as_text(k): v if isinstance(v, bytes) else v.encode() for k, v in raw.items()})
         applied = 0
         while True:
             rows = as_entries(await redis.xrange(self.stream, min=f"({after}", count=batch))

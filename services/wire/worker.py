@@ -109,10 +109,6 @@ class _StreamSub(StreamSub):
         return self if not prefix else super().add_prefix(prefix)
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 async def _as_read(msg: RedisStreamMessage | RedisBatchStreamMessage) -> Mapping[str, Any]:
     """The decoder of every subscriber: the handler's one argument is the entry or batch as read
     (ids and fields), which :meth:`StreamWorker.process` decodes itself."""
@@ -165,12 +161,12 @@ class StreamWorker:
             ids = batch["message_ids"]
             rows = batch["data"]
             with self._failure_logged(partition, len(ids)):
-                await self.process(partition, [(_text(i), f) for i, f in zip(ids, rows, strict=True)])
+                await self.process(partition, [(as_text(i), f) for i, f in zip(ids, rows, strict=True)])
             if self.handler.linger_s:
                 await asyncio.sleep(self.handler.linger_s)  # the next read finds the entries of this while
 
         async def on_claimed(claimed: Mapping[str, Any]) -> None:
-            entry_id = _text(claimed["message_ids"][0])
+            entry_id = as_text(claimed["message_ids"][0])
             fields = claimed.get("data") or {}
             with self._failure_logged(partition, 1):
                 await self.process_claimed(partition, entry_id, fields)

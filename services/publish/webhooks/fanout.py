@@ -14,7 +14,7 @@ from schemas.streams import Group, Stream, stream_key
 from services.publish.filters import CompiledFilters, ItemFacts, entitled, follows_earlier
 from services.publish.partners import PartnerRegistry
 from services.publish.webhooks.store import WebhookStore
-from services.wire.eventlog import parse_id
+from services.wire.eventlog import as_text, parse_id
 from services.wire.worker import Call, NoReads
 
 log = structlog.get_logger()
@@ -24,10 +24,6 @@ ENQUEUED = "webhook.enqueued"
 
 class OutOfOrder(RuntimeError):
     """An earlier published entry is still being fanned out elsewhere."""
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def wants_webhooks(partner: Partner) -> bool:
@@ -94,7 +90,7 @@ class FanoutHandler(NoReads):
         deadline = time.monotonic() + self.order_wait_s
         while True:
             rows = await self.store.redis.xpending_range(stream, self.group.value, "-", "(" + entry_id, 1000)
-            waiting = [_text(r["message_id"]) for r in rows if _text(r["message_id"]) not in self._handled]
+            waiting = [as_text(r["message_id"]) for r in rows if as_text(r["message_id"]) not in self._handled]
             if not waiting:
                 return
             if time.monotonic() > deadline:

@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 
 from schemas.streams import partner_key
 from services.publish.partners import sent_key
-from services.wire.eventlog import ScriptCall, as_entries, flatten, parse_id, run_scripts
+from services.wire.eventlog import ScriptCall, as_entries, as_text, flatten, parse_id, run_scripts
 
 DEDUP_WINDOW_MS = 7 * 86_400_000  # the fan-out's tracking record keeps a week of published ids
 
@@ -152,10 +152,6 @@ def _item(entry_id: str, fields: dict[bytes, bytes]) -> OutboxItem:
                       int(_s(fields, "version", "0")), _s(fields, "msg"))
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
@@ -218,7 +214,7 @@ class WebhookStore:
     async def head(self, name: str) -> OutboxItem | None:
         """The first outbox item not yet finished."""
         cursor = await self.redis.get(self.key(name, "cursor"))
-        start = "(" + _text(cursor) if cursor else "-"
+        start = "(" + as_text(cursor) if cursor else "-"
         rows = as_entries(await self.redis.xrange(self.key(name, "outbox"), start, "+", count=1))
         return _item(*rows[0]) if rows else None
 
@@ -229,7 +225,7 @@ class WebhookStore:
         if not reply:
             return None
         entry_id, flat, retry = reply
-        item = _item(_text(entry_id), _pairs(flat))
+        item = _item(as_text(entry_id), _pairs(flat))
         raw = _pairs(retry)
         state = RetryState(_s(raw, "entry"), int(_s(raw, "attempts", "0")), int(_s(raw, "next", "0"))) if raw else None
         return item, state
