@@ -59,19 +59,27 @@ def _ping(port: int) -> bool:
         return False
 
 
+# What the wire runs its server with beyond AOF (docker-compose.yml's redis service says the same).
+# An AOF rewrite's child writes the whole dataset; uncompressed it takes about a third of the CPU, for a
+# base file about 2.5 times the size. On few cores that child competes with the services: at 400
+# stories/s on 2 cores with a rewrite of some 460 MB, p95 233-238 ms against 559-728 with compression
+# (``docs/performance.md``, "Up to 6a1908f").
+SETTINGS = {"rdbcompression": "no"}
+
+
 class RedisServer:
-    """A server process we own: AOF on (``appendfsync always``), data in ``data_dir``."""
+    """A server process we own: AOF on (``appendfsync always``), ``SETTINGS``, data in ``data_dir``."""
 
     def __init__(self, data_dir: Path, *, port: int | None = None, binary: Path | None = None,
                  appendfsync: str = "always", config: dict[str, str] | None = None) -> None:
         """``config``: further server settings (name without dashes -> value), e.g.
-        ``{"auto-aof-rewrite-min-size": "1gb"}``."""
+        ``{"auto-aof-rewrite-min-size": "1gb"}``; they win over ``SETTINGS``."""
         self.data_dir = Path(data_dir)
         self.binary = binary or find_server_binary()
         self.requested_port = port
         self.port = port or 0
         self.appendfsync = appendfsync
-        self.config = dict(config or {})
+        self.config = {**SETTINGS, **(config or {})}
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

@@ -21,6 +21,13 @@ def test_a_server_we_start_takes_further_settings(tmp_path: Path) -> None:
         try:
             assert client.config_get("auto-aof-rewrite-min-size") == {"auto-aof-rewrite-min-size": str(2**30)}
             assert client.config_get("appendfsync") == {"appendfsync": "always"}  # the rest as before
+            assert client.config_get("rdbcompression") == {"rdbcompression": "no"}  # the wire's own setting
+        finally:
+            client.close()
+    with RedisServer(tmp_path / "again", config={"rdbcompression": "yes"}) as server:
+        client = SyncRedis.from_url(server.url)
+        try:
+            assert client.config_get("rdbcompression") == {"rdbcompression": "yes"}  # a setting given wins
         finally:
             client.close()
 

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+from services.wire.redis_server import SETTINGS
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -136,6 +138,11 @@ def test_redis_fsyncs_every_write(services: Doc) -> None:
     options = dict(itertools.pairwise(argv))
     assert options.get("--appendonly") == "yes"
     assert options.get("--appendfsync") == "always"
+
+
+def test_redis_runs_with_the_settings_the_wire_starts_its_own_server_with(services: Doc) -> None:
+    options = dict(itertools.pairwise(_argv(services["redis"]["command"])))
+    assert {name: options.get(f"--{name}") for name in SETTINGS} == SETTINGS
 
 
 def test_redis_data_on_named_volume(compose: Doc) -> None:
