@@ -2,7 +2,8 @@
 
     python -m bench.rewrite [--entries 60000] [--rate 200] [--seconds 5]
 
-Starts a server of its own (AOF, ``appendfsync always``, no automatic rewrite), appends
+Starts a server of its own (AOF, ``appendfsync always``, the wire's ``rdbcompression no``, no
+automatic rewrite), appends
 ``--entries`` stream entries of about 14 KB (four of the generated stories each, so the base file
 compresses as theirs would), then times one ``XADD`` of 1 KB at a time, ``--rate`` a second, as ingest's filing waits for
 its fsync: for ``--seconds`` with nothing else going on, then from a ``BGREWRITEAOF`` on, then
@@ -10,7 +11,7 @@ from a second ``BGREWRITEAOF`` right after the first. Both rewrites write the sa
 first then deletes the incremental file all the entries were appended to, the second only the
 compact base the first wrote. For each part it prints p50, p99 and the slowest write (and when it
 came), the size of the files the rewrite replaced and of the base it wrote, the fork's time, how
-long the rewrite took and the CPU its child used. ``--config rdbcompression=no`` (any server
+long the rewrite took and the CPU its child used. ``--config rdbcompression=yes`` (any server
 setting) compares the server's options.
 """
 
@@ -148,7 +149,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="timed writes a second")
     parser.add_argument("--seconds", type=float, default=5.0, help="how long each part is timed")
     parser.add_argument("--config", action="append", default=[], metavar="NAME=VALUE",
-                        help="a setting of the started server, e.g. rdbcompression=no (repeatable)")
+                        help="a setting of the started server, e.g. rdbcompression=yes (repeatable)")
     args = parser.parse_args()
     config = dict(item.split("=", 1) for item in args.config)
     print(f"machine: {machine()}")

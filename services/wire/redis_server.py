@@ -60,10 +60,10 @@ def _ping(port: int) -> bool:
 
 
 # What the wire runs its server with beyond AOF (docker-compose.yml's redis service says the same).
-# An AOF rewrite's child writes the whole dataset; uncompressed it takes about a third of the CPU, for a
-# base file about 2.5 times the size. On few cores that child competes with the services: at 400
-# stories/s on 2 cores with a rewrite of some 460 MB, p95 233-238 ms against 559-728 with compression
-# (``docs/performance.md``, "Up to 6a1908f").
+# An AOF rewrite's child writes the whole dataset; uncompressed it takes about a third of the CPU, for
+# a base file about 2.5 times the size. On few cores that child competes with the services: at 400
+# stories/s on 2 cores, a rewrite after 35,000 stories (some 550 MB of data) took the p95 to 233-238
+# ms, from 559-728 ms with compression (``docs/performance.md``, "Up to b06b497").
 SETTINGS = {"rdbcompression": "no"}
 
 
