@@ -63,7 +63,7 @@ def _ping(port: int) -> bool:
 # An AOF rewrite's child writes the whole dataset; uncompressed it takes about a third of the CPU, for
 # a base file about 2.5 times the size. On few cores that child competes with the services: at 400
 # stories/s on 2 cores, a rewrite after 35,000 stories (some 550 MB of data) took the p95 to 233-238
-# ms, from 559-728 ms with compression (``docs/performance.md``, "Up to b06b497").
+# ms, from 559-728 ms with compression (``docs/performance.md``, "Up to 846df71").
 SETTINGS = {"rdbcompression": "no"}
 
 
