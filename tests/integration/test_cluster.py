@@ -273,3 +273,8 @@ async def test_a_worker_reads_every_partition_of_a_cluster_once(redis: RedisClus
     assert sources == {s.event_id for s in stories}
     pending = [await redis.xpending(stream_key(Stream.FILED, p), Group.ENRICH.value) for p in range(PARTITIONS)]
     assert sum(int(x["pending"]) for x in pending) == 0
+    # What a killed worker leaves goes from every partition, whichever node holds its stream.
+    for p in range(PARTITIONS):
+        await redis.xgroup_createconsumer(stream_key(Stream.FILED, p), Group.ENRICH.value, f"enrich-killed-{p}")
+    await asyncio.sleep(0.3)
+    assert await worker.forget_gone_consumers(0.2) == sorted(f"enrich-killed-{p}" for p in range(PARTITIONS))
