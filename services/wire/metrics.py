@@ -63,6 +63,19 @@ class _StatusCollector(Collector):
                 queued.add_metric([p.name], p.webhook_queued)
                 dead.add_metric([p.name], p.webhook_dead)
         yield from (active, queued, dead)
+        server = self.status.server
+        yield GaugeMetricFamily("newswire_server_used_memory_bytes", "Memory the Redis server uses",
+                                value=server.used_memory)
+        yield GaugeMetricFamily("newswire_server_maxmemory_bytes", "The Redis server's memory limit (0: none set)",
+                                value=server.maxmemory)
+        if server.aof_bytes is not None and server.aof_base_bytes is not None:
+            yield GaugeMetricFamily("newswire_server_aof_bytes", "The size of the server's AOF", value=server.aof_bytes)
+            yield GaugeMetricFamily("newswire_server_aof_base_bytes", "The size of the server's AOF after its last rewrite",
+                                    value=server.aof_base_bytes)
+        yield GaugeMetricFamily("newswire_server_aof_rewrite_in_progress", "1 while the server rewrites its AOF",
+                                value=int(server.aof_rewriting))
+        yield GaugeMetricFamily("newswire_server_aof_last_rewrite_ok", "1 if the server's last AOF rewrite succeeded",
+                                value=int(server.aof_last_rewrite_ok))
 
 
 def prometheus_text(status: WireStatus) -> bytes:

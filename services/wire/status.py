@@ -1,5 +1,6 @@
 """What an operator looks at first: the streams, each consumer group's lag and pending entries, the
-dead letters, the workers' heartbeats and the partners' webhook queues, read from Redis alone.
+dead letters, the workers' heartbeats, the partners' webhook queues and the server's memory and AOF,
+read from Redis alone.
 
 Everything here is read from the log and its projections, never from a service's memory, so any
 process (the CLI now, a status page or a metrics exporter later) gets the same answer.
@@ -54,11 +55,24 @@ class PartnerStatus(msgspec.Struct, frozen=True, kw_only=True):
     webhook_dead: int | None
 
 
+class ServerStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """The server's memory and AOF (``INFO``): the log is kept, so both grow with every story, and
+    each AOF rewrite writes the whole dataset again."""
+
+    used_memory: int  # bytes
+    maxmemory: int  # bytes; 0 for no limit
+    aof_bytes: int | None  # the AOF now; None with AOF off
+    aof_base_bytes: int | None  # the AOF after its last rewrite (the server rewrites once it has doubled, by default)
+    aof_rewriting: bool
+    aof_last_rewrite_ok: bool
+
+
 class WireStatus(msgspec.Struct, frozen=True, kw_only=True):
     at_ms: int
     streams: list[StreamStatus]
     workers: list[WorkerStatus]
     partners: list[PartnerStatus]
+    server: ServerStatus
 
     @property
     def dead_letters(self) -> int:
@@ -66,7 +80,8 @@ class WireStatus(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def wire_status(redis: Redis, partitions: int) -> WireStatus:
-    """The whole status in a few round trips (one pipeline for the streams, one for the partners)."""
+    """The whole status in a few round trips (one pipeline for the streams, one for the partners, one
+    ``INFO``)."""
     now_ms = int(time.time() * 1000)
     keys = [(stream, p, stream_key(stream, p)) for p in range(partitions) for stream in STREAMS]
     async with redis.pipeline(transaction=False) as pipe:
@@ -77,13 +92,22 @@ async def wire_status(redis: Redis, partitions: int) -> WireStatus:
     streams = [_stream(stream, p, key, info, groups, now_ms)
                for (stream, p, key), info, groups in zip(keys, replies[::2], replies[1::2], strict=True)]
     return WireStatus(at_ms=now_ms, streams=streams, workers=await worker_heartbeats(redis, now_ms),
-                      partners=await _partners(redis))
+                      partners=await _partners(redis), server=_server(await redis.info()))
 
 
 async def worker_heartbeats(redis: Redis, now_ms: int) -> list[WorkerStatus]:
     """Every worker that has reported, by consumer name, live if it did so in the last ``LIVE_S``."""
     seen = await redis.hgetall(WORKERS_KEY)  # type: ignore[misc]
     return sorted((_worker(as_text(name), int(at), now_ms) for name, at in seen.items()), key=lambda w: w.consumer)
+
+
+def _server(info: dict[str, Any]) -> ServerStatus:
+    aof = int(info.get("aof_enabled", 0)) == 1
+    return ServerStatus(used_memory=int(info["used_memory"]), maxmemory=int(info.get("maxmemory", 0)),
+                        aof_bytes=int(info["aof_current_size"]) if aof else None,
+                        aof_base_bytes=int(info["aof_base_size"]) if aof else None,
+                        aof_rewriting=int(info.get("aof_rewrite_in_progress", 0)) == 1,
+                        aof_last_rewrite_ok=as_text(info.get("aof_last_bgrewrite_status", "ok")) == "ok")
 
 
 def _stream(stream: Stream, partition: int, key: str, info: Any, groups: Any, now_ms: int) -> StreamStatus:
@@ -144,5 +168,22 @@ def status_text(status: WireStatus) -> str:
         lines.append(f"  {p.name:<24} {p.status:<7} {','.join(p.modes):<20}{hooks}")
     if not status.partners:
         lines.append("  none registered")
+    lines.extend(_server_lines(status.server))
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _server_lines(server: ServerStatus) -> list[str]:
+    limit = f"of {_mb(server.maxmemory)}" if server.maxmemory else "(no limit set)"
+    lines = ["server", f"  memory {_mb(server.used_memory)} {limit}"]
+    if server.aof_bytes is None:
+        lines.append("  AOF off")
+    else:
+        last = "ok" if server.aof_last_rewrite_ok else "FAILED"
+        now = "; rewriting now" if server.aof_rewriting else ""
+        lines.append(f"  AOF {_mb(server.aof_bytes)}, {_mb(server.aof_base_bytes or 0)} after its last rewrite ({last}){now}")
+    return lines
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:,.1f} MB"
 

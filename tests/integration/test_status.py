@@ -17,7 +17,7 @@ from services.publish.webhooks.store import WebhookStore
 from services.wire.eventlog import EventLog
 from services.wire.metrics import prometheus_text
 from services.wire.settings import Settings
-from services.wire.status import status_text, wire_status
+from services.wire.status import ServerStatus, WireStatus, status_text, wire_status
 from services.wire.worker import WORKERS_KEY
 from tests.integration.test_cli_commands import newswire
 
@@ -67,6 +67,25 @@ async def test_status_gives_lag_pending_dead_letters_workers_and_partner_queues(
     assert "dead letters: 1" in text
     assert "(stopped?)" in text
     assert "webhooks: 2 queued, 0 dead" in text
+    info = await redis.info()
+    assert status.server.used_memory > 0 and status.server.maxmemory == int(info["maxmemory"])
+    aof = int(info["aof_enabled"]) == 1
+    assert status.server.aof_bytes == (int(info["aof_current_size"]) if aof else None)
+    assert status.server.aof_base_bytes == (int(info["aof_base_size"]) if aof else None)
+    assert "server\n  memory " in text
+
+
+def test_the_server_lines_say_the_limit_a_rewrite_under_way_and_one_that_failed() -> None:
+    def text(**server: int | bool | None) -> str:
+        fields = {"used_memory": 3 * 2**20, "maxmemory": 0, "aof_bytes": 300 * 2**20, "aof_base_bytes": 150 * 2**20,
+                  "aof_rewriting": False, "aof_last_rewrite_ok": True, **server}
+        status = WireStatus(at_ms=0, streams=[], workers=[], partners=[], server=ServerStatus(**fields))  # type: ignore[arg-type]
+        return status_text(status).split("server\n", 1)[1]
+
+    assert text() == "  memory 3.0 MB (no limit set)\n  AOF 300.0 MB, 150.0 MB after its last rewrite (ok)"
+    assert text(maxmemory=2**30).startswith("  memory 3.0 MB of 1,024.0 MB\n")
+    assert text(aof_rewriting=True, aof_last_rewrite_ok=False).endswith("(FAILED); rewriting now")
+    assert text(aof_bytes=None, aof_base_bytes=None).endswith("\n  AOF off")
 
 
 async def test_the_status_command_prints_the_table_or_json(redis: Redis, redis_url: str) -> None:
@@ -105,3 +124,9 @@ async def test_the_status_as_prometheus_metrics_parses_with_the_same_figures(red
     assert ("newswire_partner_webhook_queued", (("partner", "reader"),)) not in samples  # no webhooks
     assert samples[("newswire_partner_active", (("partner", "reader"),))] == 1
     assert samples[("newswire_worker_last_seen_seconds", (("consumer", "publish-host-2"),))] >= 120
+    assert samples[("newswire_server_used_memory_bytes", ())] > 0
+    assert samples[("newswire_server_aof_rewrite_in_progress", ())] in (0, 1)
+    assert samples[("newswire_server_aof_last_rewrite_ok", ())] == 1
+    info = await redis.info("persistence")
+    if int(info["aof_enabled"]) == 1:
+        assert samples[("newswire_server_aof_base_bytes", ())] == int(info["aof_base_size"])
