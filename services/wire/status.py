@@ -173,17 +173,17 @@ def status_text(status: WireStatus) -> str:
 
 
 def _server_lines(server: ServerStatus) -> list[str]:
-    limit = f"of {_mb(server.maxmemory)}" if server.maxmemory else "(no limit set)"
-    lines = ["server", f"  memory {_mb(server.used_memory)} {limit}"]
+    limit = f"of {_size(server.maxmemory)}" if server.maxmemory else "(no limit set)"
+    lines = ["server", f"  memory {_size(server.used_memory)} {limit}"]
     if server.aof_bytes is None:
         lines.append("  AOF off")
     else:
         last = "ok" if server.aof_last_rewrite_ok else "FAILED"
         now = "; rewriting now" if server.aof_rewriting else ""
-        lines.append(f"  AOF {_mb(server.aof_bytes)}, {_mb(server.aof_base_bytes or 0)} after its last rewrite ({last}){now}")
+        lines.append(f"  AOF {_size(server.aof_bytes)}, {_size(server.aof_base_bytes or 0)} after its last rewrite ({last}){now}")
     return lines
 
 
-def _mb(size: int) -> str:
-    return f"{size / 2**20:,.1f} MB"
+def _size(size: int) -> str:
+    return f"{size / 2**20:,.1f} MB" if size >= 2**20 else f"{size / 2**10:,.1f} KB"
 

@@ -86,6 +86,7 @@ def test_the_server_lines_say_the_limit_a_rewrite_under_way_and_one_that_failed(
     assert text(maxmemory=2**30).startswith("  memory 3.0 MB of 1,024.0 MB\n")
     assert text(aof_rewriting=True, aof_last_rewrite_ok=False).endswith("(FAILED); rewriting now")
     assert text(aof_bytes=None, aof_base_bytes=None).endswith("\n  AOF off")
+    assert text(aof_bytes=17_769, aof_base_bytes=0).endswith("AOF 17.4 KB, 0.0 KB after its last rewrite (ok)")
 
 
 async def test_the_status_command_prints_the_table_or_json(redis: Redis, redis_url: str) -> None:
