@@ -33,6 +33,8 @@ def test_a_server_we_start_takes_further_settings(tmp_path: Path) -> None:
 
 
 async def test_a_rewrite_between_two_readings_is_counted(redis: Redis) -> None:
+    if "aof_rewrites" not in await redis.info("persistence"):
+        pytest.skip("the server does not count its AOF rewrites (Redis before 7), so neither can the bench")
     await redis.set("some", "data")
     while (await aof_rewrites(redis))[1]:  # one the server runs of its own accord ends first
         await asyncio.sleep(0.05)
