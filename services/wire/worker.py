@@ -189,8 +189,8 @@ class StreamWorker:
             raise
 
     async def start(self) -> None:
+        await self.eventlog.ensure_groups(self.handler.input, self.handler.group)  # on every partition
         for partition in self.eventlog.partitions():
-            await self.eventlog.ensure_groups(self.handler.input, self.handler.group)
             await self.handler.before_batch(partition)
         await self.broker.start()
         self._heartbeat.start(self._beat())
