@@ -310,8 +310,9 @@ def create_app(settings: Settings, webhook_settings: WebhookSettings | None = No
         summary="The wire's status as Prometheus metrics",
         description=(
             "Each stream's entries and the age of its newest, each consumer group's pending entries, lag and "
-            "consumers, the dead letters, each worker's last heartbeat, and each partner's state and webhook queue, "
-            "read from Redis at each scrape (the same figures as `newswire status`). Needs an admin key."
+            "consumers, the dead letters, each worker's last heartbeat, each partner's state and webhook queue, and "
+            "the server's memory and AOF, read from Redis at each scrape (the same figures as `newswire status`). "
+            "Needs an admin key."
         ),
         tags=["admin"],
         media_type=METRICS_TYPE,

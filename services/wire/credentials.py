@@ -216,7 +216,6 @@ async def list_credentials(redis: Redis, role: Role | None = None) -> list[Crede
     return sorted((c for c in found if role is None or c.role is role), key=lambda c: (c.role, c.name))
 
 
-
 def bearer(header: str | None) -> str:
     """The secret in an ``Authorization: Bearer …`` header, or ''."""
     if not header:
