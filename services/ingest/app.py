@@ -29,6 +29,7 @@ from services.wire.http import (
     build_app,
     health_route,
     openapi,
+    parameter_problem,
     problem_response,
     require,
     validation_problem,
@@ -73,7 +74,8 @@ def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) ->
         msgspec.json.decode(raw, type=into)
     except (msgspec.ValidationError, msgspec.DecodeError) as strict:
         return problem_response(validation_problem(strict, what), request.url.path)
-    return problem_response(Problem(400, "Bad request", str(exc.detail)), request.url.path)
+    named = parameter_problem(exc)
+    return problem_response(named or Problem(400, "Bad request", str(exc.detail)), request.url.path)
 
 
 def create_app(settings: Settings) -> Litestar:

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import msgspec
 import structlog
 from litestar import Litestar, MediaType, Request, Response, get
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import HTTPException, NotFoundException, SerializationException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
@@ -86,7 +86,25 @@ def _on_problem(request: Request[Any, Any, Any], exc: Problem) -> Response[bytes
     return problem_response(exc, request.url.path)
 
 
+def parameter_problem(exc: ValidationException) -> Problem | None:
+    """Litestar's failed validation of a request's parameters (query, header, path, cookie) as a problem
+    naming each one, where it was and what was wrong; ``None`` when Litestar named none."""
+    errors = [
+        {"field": str(e["key"]), "in": str(getattr(e.get("source"), "value", e.get("source"))), "message": str(e.get("message"))}
+        for e in (exc.extra if isinstance(exc.extra, list) else [])
+        if isinstance(e, dict) and e.get("key")
+    ]
+    if not errors:
+        return None
+    detail = "; ".join(f"{e['in']} parameter {e['field']!r}: {e['message']}" for e in errors)
+    return Problem(400, "Invalid parameters", detail, kind="invalid-parameters", errors=errors)
+
+
 def _on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    if isinstance(exc, ValidationException) and (named := parameter_problem(exc)) is not None:
+        return problem_response(named, request.url.path)
+    if isinstance(exc.__cause__, SerializationException):  # Litestar's own decode of a JSON body
+        return problem_response(validation_problem(msgspec.DecodeError(str(exc.__cause__))), request.url.path)
     status = exc.status_code
     titles = {404: "Not found", 405: "Method not allowed", 413: "Content too large", 400: "Bad request"}
     title = titles.get(status, "HTTP error")

@@ -89,9 +89,13 @@ async def test_bad_filings_get_a_problem_not_a_500(
 
 
 async def test_malformed_json_and_oversize_requests(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
-    response = await client.post("/v1/articles", content=b"{not json", headers={"Content-Type": "application/json"})
-    assert response.status_code == 400
-    assert response.headers["content-type"].startswith("application/problem+json")
+    for body, content_type in ((b"{not json", "application/json"), (b"hello", "text/plain")):
+        response = await client.post("/v1/articles", content=body, headers={"Content-Type": content_type})
+        assert response.status_code == 400
+        assert response.headers["content-type"].startswith("application/problem+json")
+        # the same problem type as the partner API's admin routes give for a body that is not JSON
+        assert response.json()["type"].endswith("/malformed-json"), response.text
+        assert response.json()["detail"].startswith("the request body is not valid JSON: ")
     huge = await client.post("/v1/articles", content=b"x" * (200 * 1024), headers={"Content-Type": "application/json"})
     assert huge.status_code == 413
     assert huge.headers["content-type"].startswith("application/problem+json")

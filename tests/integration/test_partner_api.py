@@ -167,6 +167,18 @@ async def test_feed_cursor_paging_and_long_poll(api: Api, redis: Redis) -> None:
     assert bad.headers["content-type"].startswith("application/problem+json")
 
 
+async def test_bad_parameters_are_named_with_where_they_were_and_what_was_wrong(api: Api) -> None:
+    token = await api.partner("puller", Filters())
+    bad = await api.feed(token, limit=0, wait="soon")
+    assert bad.status_code == 400
+    assert bad.headers["content-type"].startswith("application/problem+json")
+    problem = bad.json()
+    assert problem["type"].endswith("/invalid-parameters")
+    assert sorted((e["field"], e["in"]) for e in problem["errors"]) == [("limit", "query"), ("wait", "query")]
+    assert "query parameter 'limit': Expected `int` >= 1" in problem["detail"]
+    assert all(e["message"] for e in problem["errors"])
+
+
 async def test_kills_and_new_versions_reach_prior_recipients_whatever_their_filters(api: Api, redis: Redis) -> None:
     reader = await api.partner("reader", Filters(places=["Belarus"]))
     other = await api.partner("other", Filters(subjects=["sport"]))
