@@ -521,57 +521,61 @@ class NameFinder:
         suggestions: list[str] = []
 
         def handle(run: list[_Tok], after_title: bool) -> None:
-            # Leading function words and sentence-initial common words are not part of a name.
-            while run and (
-                run[0].low in _COMMON or run[0].low in _CONNECTORS or (run[0].initial and common(run[0]) and not _is_org(run))
-            ):
-                run = run[1:]
-            while run and run[-1].low in _CONNECTORS:
-                run = run[:-1]
-            if not run:
-                return
-            a, b = run[0].start, run[-1].end
-            # the vocabulary mentions within [a, b): they are in text order, so they start from index bisect(a)
-            inside = [m for m in vocab_mentions[bisect_left(starts, a) : bisect_left(starts, b)] if m.end <= b]
-            if len(inside) == 1 and inside[0].start == a and inside[0].end == b:
-                return  # exactly a vocabulary entry
-            name = text[a:b]
-            if _is_org(run):
-                k = _person_of(run)
-                if k is not None:
-                    handle(run[:k], after_title)
-                    handle(run[k + 1 :], after_title=False)
-                    return
-                head_end = next((t.start for t in run if t.low == "of"), b)
-                suppressed.update(m.start for m in inside if m.end <= head_end and m.type == "place")
-                found.append((a, b, "organisation", CONF_RULE, name))
-                return
-            if len(run) == 1:
-                if after_title and not covered[a]:
-                    found.append((a, b, "person", CONF_RULE, name))
-                elif not covered[a]:
-                    singles.append(run[0])
-                return
-            big = any(
-                m.confidence == CONF_ADJECTIVE or (e := vocab.get(m.entry_id)) is None or e.rank >= _BIG_PLACE for m in inside
-            )
-            person_shape = (
-                len(run) <= 3
-                and all(t.cap for t in run)
-                and not big
-                and not any(m.end == b for m in inside)
-                and prev(run[0]) != "the"
-            )
-            if person_shape:
-                cue = after_title or _cue(lows, pos[a], pos[run[-1].start])
-                if (cue and not any(t.low in _COMMON for t in run)) or not any(common(t) for t in run):
-                    suppressed.update(m.start for m in inside)
-                    found.append((a, b, "person", CONF_RULE if cue else CONF_SHAPE, name))
-                    return
-            if not inside and prev(run[0]) in _PLACE_PREPOSITIONS and not any(common(t) for t in run):
-                found.append((a, b, "place", CONF_PREPOSITION, name))
-            elif not inside:
-                suggestions.append(name)
+            # Not recursive: a closure that calls itself holds itself, a reference cycle that keeps its
+            # closure (the tokens and all the rest above) until the garbage collector's next pass.
+            todo = [(run, after_title)]
+            while todo:
+                run, after_title = todo.pop()
+                # Leading function words and sentence-initial common words are not part of a name.
+                while run and (
+                    run[0].low in _COMMON or run[0].low in _CONNECTORS or (run[0].initial and common(run[0]) and not _is_org(run))
+                ):
+                    run = run[1:]
+                while run and run[-1].low in _CONNECTORS:
+                    run = run[:-1]
+                if not run:
+                    continue
+                a, b = run[0].start, run[-1].end
+                # the vocabulary mentions within [a, b): they are in text order, so they start from index bisect(a)
+                inside = [m for m in vocab_mentions[bisect_left(starts, a) : bisect_left(starts, b)] if m.end <= b]
+                if len(inside) == 1 and inside[0].start == a and inside[0].end == b:
+                    continue  # exactly a vocabulary entry
+                name = text[a:b]
+                if _is_org(run):
+                    k = _person_of(run)
+                    if k is not None:
+                        todo += [(run[k + 1 :], False), (run[:k], after_title)]  # the first part next, as the text reads
+                        continue
+                    head_end = next((t.start for t in run if t.low == "of"), b)
+                    suppressed.update(m.start for m in inside if m.end <= head_end and m.type == "place")
+                    found.append((a, b, "organisation", CONF_RULE, name))
+                    continue
+                if len(run) == 1:
+                    if after_title and not covered[a]:
+                        found.append((a, b, "person", CONF_RULE, name))
+                    elif not covered[a]:
+                        singles.append(run[0])
+                    continue
+                big = any(
+                    m.confidence == CONF_ADJECTIVE or (e := vocab.get(m.entry_id)) is None or e.rank >= _BIG_PLACE for m in inside
+                )
+                person_shape = (
+                    len(run) <= 3
+                    and all(t.cap for t in run)
+                    and not big
+                    and not any(m.end == b for m in inside)
+                    and prev(run[0]) != "the"
+                )
+                if person_shape:
+                    cue = after_title or _cue(lows, pos[a], pos[run[-1].start])
+                    if (cue and not any(t.low in _COMMON for t in run)) or not any(common(t) for t in run):
+                        suppressed.update(m.start for m in inside)
+                        found.append((a, b, "person", CONF_RULE if cue else CONF_SHAPE, name))
+                        continue
+                if not inside and prev(run[0]) in _PLACE_PREPOSITIONS and not any(common(t) for t in run):
+                    found.append((a, b, "place", CONF_PREPOSITION, name))
+                elif not inside:
+                    suggestions.append(name)
 
         for run_idx in _phrases(tokens):
             run = [tokens.tok(k) for k in run_idx]
