@@ -10,6 +10,9 @@ same story does in a busy stream. The wire's benchmark shows the same in its CPU
 at 50 and 200 stories/s against stories pushed at once. ``--spin`` fills the pauses with a busy loop
 instead of sleeping, so the process keeps its core: if a story still costs more after a pause, it is
 not the sleep itself (going idle, being descheduled) but what the pause did to the caches.
+It also prints the garbage collections that ran while the stories went through back to back, and
+the objects they freed: garbage left in reference cycles, which waits for the collector (whose
+passes pause the worker) where reference counting frees everything else as soon as it is done with.
 ``--parts`` also prints what each part of the enrichment costs back to back, one part after another
 for each story as ``Enricher.enrich`` runs them (HTML to text, lead, entities, subjects, related
 search, indexing). ``--batch N`` also compares the same stories enriched one at a time with the
@@ -20,6 +23,7 @@ with a batch it reads), alternated three times, and prints the best of each.
 from __future__ import annotations
 
 import argparse
+import gc
 import time
 from datetime import UTC, datetime
 
@@ -45,10 +49,14 @@ def main() -> None:
     for event in events[:400]:  # a warm archive and warm caches before either measurement
         enrich_and_index(enricher, event, now)
     busy, paused = events[400 : 400 + args.stories], events[400 + args.stories :]
+    gc.collect()  # what was garbage before counts against nothing measured here
+    collector = CollectorCount()
+    gc.callbacks.append(collector)
     began = time.process_time()
     for event in busy:
         enrich_and_index(enricher, event, now)
     back_to_back = (time.process_time() - began) / len(busy) * 1e6
+    gc.callbacks.remove(collector)
     spent = 0.0
     for event in paused:
         began = time.process_time()
@@ -64,6 +72,9 @@ def main() -> None:
     pauses = f"{args.pause_ms:g} ms {'busy-waiting' if args.spin else 'sleeping'} pauses"
     print(f"enrichment CPU per story: back to back {back_to_back:,.0f} µs; with {pauses} "
           f"{with_pauses:,.0f} µs ({with_pauses / back_to_back:.2f} x), {len(busy)} stories each")
+    print(f"garbage collections back to back, by generation (0 / 1 / 2): {' / '.join(map(str, collector.runs))}, "
+          f"{collector.ms:,.1f} ms in all; objects only the collector freed (in reference cycles): "
+          f"{collector.collected:,} ({collector.collected / len(busy):,.1f} a story)")
     if args.parts:
         spent_by = parts(enricher, busy, now)
         print("by part, back to back: " + ", ".join(f"{name} {us:,.0f} µs" for name, us in spent_by.items()))
@@ -71,6 +82,26 @@ def main() -> None:
         alone, together = batched(enricher, busy, now, args.batch)
         print(f"enrichment CPU per story, the same {len(busy)} stories, best of three: one at a time {alone:,.0f} µs; "
               f"{args.batch} at a time, step by step {together:,.0f} µs ({together / alone:.2f} x)")
+
+
+class CollectorCount:
+    """A ``gc.callbacks`` entry that counts the garbage collections run while it is installed, by
+    generation, their wall time, and the objects they freed: garbage in reference cycles, which
+    reference counting alone never frees."""
+
+    def __init__(self) -> None:
+        self.runs = [0, 0, 0]
+        self.collected = 0
+        self.ms = 0.0
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+            return
+        self.ms += (time.perf_counter() - self._began) * 1000
+        self.runs[info["generation"]] += 1
+        self.collected += info["collected"]
 
 
 def enrich_and_index(enricher: Enricher, event: ArticleFiled, now: datetime) -> Enrichment:

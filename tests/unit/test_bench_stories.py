@@ -52,8 +52,32 @@ def test_warmth_reports_both_costs(monkeypatch: pytest.MonkeyPatch, capsys: pyte
 
     monkeypatch.setattr("sys.argv", ["warmth", "--stories", "10", "--pause-ms", "1", *flags])
     warmth.main()
-    line = capsys.readouterr().out
+    line, collections = capsys.readouterr().out.splitlines()[:2]
     assert line.startswith("enrichment CPU per story: back to back ") and pauses in line
+    assert collections.startswith("garbage collections back to back, by generation (0 / 1 / 2): ")
+    # the enrichment leaves nothing in reference cycles (tests/unit/test_enrich_core.py)
+    assert collections.endswith("objects only the collector freed (in reference cycles): 0 (0.0 a story)"), collections
+
+
+def test_the_collector_count_counts_what_a_collection_freed() -> None:
+    import gc
+
+    from bench.warmth import CollectorCount
+
+    class Node:
+        def __init__(self) -> None:
+            self.me = self
+
+    gc.collect()
+    count = CollectorCount()
+    gc.callbacks.append(count)
+    try:
+        for _ in range(5):
+            Node()  # each one a cycle of its own, freed only by a collection
+        gc.collect()
+    finally:
+        gc.callbacks.remove(count)
+    assert count.runs[2] == 1 and count.collected >= 5
 
 
 def test_warmth_parts_add_up_to_the_enrichment_it_times() -> None:
