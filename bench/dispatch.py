@@ -18,6 +18,7 @@ import asyncio
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 from redis.asyncio import Redis
 
@@ -86,7 +87,8 @@ async def bare_cpu(url: str, entries: int, batch: int) -> float:
     began = time.process_time()
     done = 0
     while done < entries:
-        for _name, rows in await redis.xreadgroup("bare", "c", {stream: ">"}, count=batch, block=500):
+        reply = await redis.xreadgroup("bare", "c", {stream: ">"}, count=batch, block=500)
+        for _name, rows in cast(list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]], reply):
             await redis.xack(stream, "bare", *(entry_id for entry_id, _ in rows))
             done += len(rows)
     spent = time.process_time() - began

@@ -37,7 +37,7 @@ def learn_events(train: list[ConllDoc]) -> list[VocabEntryAdded]:
                 surface = " ".join(toks[i : i + n])
                 if surface in typed:
                     occurrences[surface] += 1
-    events = []
+    events: list[VocabEntryAdded] = []
     for surface in sorted(typed):
         kinds = typed[surface]
         kind, _ = max(kinds.items(), key=lambda kc: (kc[1], kc[0]))

@@ -27,13 +27,13 @@ from redis.asyncio import Redis
 from bench.latency import machine
 from schemas.codec import encode_event
 from schemas.events import (
+    AnyEvent,
     ArticleCorrected,
     ArticleFiled,
     ArticleKilled,
     ArticlePublished,
     ArticleUpdated,
     EmbargoChanged,
-    Event,
 )
 from schemas.ninjs import NinjsItem
 from schemas.streams import Stream, article_key, history_key, item_key, partition_of, stream_key, versions_key
@@ -45,7 +45,7 @@ NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 BODY = "<p>" + "The council met on Tuesday and agreed the budget after a long debate. " * 8 + "</p>"
 
 
-def article_events(rng: random.Random, n: int) -> list[Event]:
+def article_events(rng: random.Random, n: int) -> list[AnyEvent]:
     """One article's life: filed, then 2-6 more versions; the last one is sometimes a kill."""
     article = f"urn:newswire:article:{uuid.UUID(int=rng.getrandbits(128))}"
 
@@ -55,7 +55,7 @@ def article_events(rng: random.Random, n: int) -> list[Event]:
 
     embargo = NOW + timedelta(hours=2) if n % 4 == 0 else None
     text = {"headline": f"Budget agreed, item {n}", "body_html": BODY, "byline": "Bench desk", "urgency": 4}
-    events: list[Event] = [ArticleFiled(**common(1), **text, embargoed_until=embargo)]  # type: ignore[arg-type]
+    events: list[AnyEvent] = [ArticleFiled(**common(1), **text, embargoed_until=embargo)]  # type: ignore[arg-type]
     for version in range(2, 2 + rng.randint(2, 6)):
         roll = rng.random()
         if roll < 0.45:
@@ -72,7 +72,7 @@ def article_events(rng: random.Random, n: int) -> list[Event]:
     return events
 
 
-def published(event: Event) -> ArticlePublished:
+def published(event: AnyEvent) -> ArticlePublished:
     item = NinjsItem(uri=event.article_id, type="text", pub_status="usable", version=str(event.version),
                      headlines=[])
     return ArticlePublished(event_id=str(uuid.uuid4()), article_id=event.article_id, version=event.version,

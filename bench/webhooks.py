@@ -80,7 +80,7 @@ async def run(redis_url: str, partners: int, items: int) -> None:
                                      source_event_id=str(uuid.uuid4()), item=item)
             started = time.time()
             await redis.xadd(stream_key(Stream.PUBLISHED), encode_event(event))  # type: ignore[arg-type]
-            _done, finished, paths, ids = (await child.stdout.readline()).split()
+            _done, finished, paths, ids = (await child.stdout.readline()).decode().split()
             took = float(finished) - started
             figures.append(took)
             if (int(paths), int(ids)) != (partners, 1):
