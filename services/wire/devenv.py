@@ -107,9 +107,18 @@ def run_dev(data_dir: Path, ingest_port: int, publish_port: int) -> int:
             print(f"newswire dev: port {port} is in use (another newswire dev?); choose another with {flag}",
                   file=sys.stderr)
             return 2
+    redis_url = os.environ.get("REDIS_URL")
+    env = {
+        **os.environ,
+        "NEWSWIRE_INGEST_PORT": str(ingest_port),
+        "NEWSWIRE_PUBLISH_PORT": str(publish_port),
+        "NEWSWIRE_WEBHOOK_ALLOW": os.environ.get("NEWSWIRE_WEBHOOK_ALLOW", "loopback"),  # receivers on this machine
+    }
+    if redis_url:
+        env.setdefault("NEWSWIRE_DURABILITY", "none")  # a server we did not start: its own settings apply
+    Settings.from_env(env)  # a bad setting is refused (SettingsError) before the server starts
     data_dir.mkdir(parents=True, exist_ok=True)
     server: RedisServer | None = None
-    redis_url = os.environ.get("REDIS_URL")
     if not redis_url:
         try:
             server = RedisServer(data_dir / "redis")
@@ -118,15 +127,7 @@ def run_dev(data_dir: Path, ingest_port: int, publish_port: int) -> int:
             return 2
         redis_url = server.start()
         print(f"redis      {server.binary.name} on {redis_url} (AOF, appendfsync always) in {server.data_dir}")
-    env = {
-        **os.environ,
-        "REDIS_URL": redis_url,
-        "NEWSWIRE_INGEST_PORT": str(ingest_port),
-        "NEWSWIRE_PUBLISH_PORT": str(publish_port),
-        "NEWSWIRE_WEBHOOK_ALLOW": os.environ.get("NEWSWIRE_WEBHOOK_ALLOW", "loopback"),  # receivers on this machine
-    }
-    if server is None:
-        env.setdefault("NEWSWIRE_DURABILITY", "none")  # a server we did not start: its own settings apply
+    env["REDIS_URL"] = redis_url
     settings = Settings.from_env(env)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
