@@ -13,7 +13,7 @@ from litestar.params import FromPath, QueryParameter
 
 from schemas.codec import encode_json
 from schemas.partners import Partner, Webhook, WebhookSecret
-from services.publish.partners import PartnerError, PartnerNotFound, PartnerRegistry, new_webhook_secret
+from services.publish.partners import PartnerError, PartnerInvalid, PartnerNotFound, PartnerRegistry, new_webhook_secret
 from services.publish.views import NewPartner, PartnerCreated, PartnerPatch, PartnerView, SecretRotated
 from services.publish.webhooks import WebhookService
 from services.wire.credentials import CredentialDirectory, Role
@@ -50,6 +50,9 @@ def admin_routes(registry: PartnerRegistry, credentials: CredentialDirectory, we
     def failed(exc: PartnerError) -> Problem:
         if isinstance(exc, PartnerNotFound):
             return Problem(404, "Not found", str(exc), kind="partner-not-found")
+        if isinstance(exc, PartnerInvalid):
+            return Problem(422, "Invalid partner", str(exc), kind="invalid-partner",
+                           errors=[{"field": exc.field, "message": str(exc)}])
         return Problem(409, "Conflict", str(exc), kind="partner-conflict")
 
     @post("/v1/partners", summary="Register a partner", tags=["admin"], status_code=201)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import difflib
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
 
 import msgspec
 import structlog
@@ -33,7 +36,7 @@ from schemas.partners import (
     WebhookSecret,
 )
 from schemas.streams import partner_key, registry_key
-from services.publish.filters import CompiledFilters
+from services.publish.filters import MEDTOP_URI, CompiledFilters
 from services.wire.background import Background
 from services.wire.credentials import REGISTRY_STREAM, Role, issue, revoke
 from services.wire.eventlog import as_entries
@@ -47,6 +50,45 @@ _event_encoder = msgspec.json.Encoder()
 
 class PartnerError(ValueError):
     """A registry change that cannot be made as asked."""
+
+
+class PartnerInvalid(PartnerError):
+    """Settings that could never work, such as a subject filter that names no IPTC Media Topic; ``field`` is
+    the JSON path of the value at fault."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# The IPTC Media Topics the enrich worker assigns subjects from: the only subjects an item can carry.
+MEDIA_TOPICS = Path(__file__).resolve().parent.parent / "enrich" / "data" / "mediatopics.json"
+
+
+@cache
+def _media_topic_terms() -> dict[str, str]:
+    """Every value a subject filter can match (each topic's code, URI and name), case-folded, to its name."""
+    terms: dict[str, str] = {}
+    for topic in msgspec.json.decode(MEDIA_TOPICS.read_bytes()):
+        code, name = topic["code"], topic["name"]
+        for term in (code, MEDTOP_URI + code.removeprefix("medtop:"), name):
+            terms[term.casefold()] = name
+    return terms
+
+
+def check_subjects(filters: Filters, already: Iterable[str] = ()) -> None:
+    """Refuse a subject filter that names no IPTC Media Topic, which no item could ever match (a partner
+    that silently receives nothing). Values in ``already`` (a partner's current filters) pass as they are."""
+    terms = _media_topic_terms()
+    kept = set(already)
+    for i, subject in enumerate(filters.subjects):
+        if subject in kept or subject.casefold() in terms:
+            continue
+        names = [t for t in terms if not t.startswith(("medtop:", "http"))]
+        close = difflib.get_close_matches(subject.casefold(), names, n=1)
+        hint = f"; did you mean {terms[close[0]]!r}?" if close else ""
+        raise PartnerInvalid(f"subject filter {subject!r} names no IPTC Media Topic: give a code such as "
+                             f"medtop:15000000, its URI or its name{hint}", field=f"$.filters.subjects[{i}]")
 
 
 class PartnerNotFound(PartnerError):
@@ -86,6 +128,7 @@ class PartnerRegistry:
         """A new partner; returns it with its bearer token and webhook secret (shown only now)."""
         if "webhook" in modes and not webhook_url:
             raise PartnerError("the webhook mode needs a webhook URL")
+        check_subjects(filters)
         secret = new_webhook_secret() if webhook_url else None
         webhook = None
         if webhook_url and secret:
@@ -116,6 +159,7 @@ class PartnerRegistry:
                                                   updated_at=now)
                 if changed.modes and "webhook" in changed.modes and changed.webhook is None:
                     raise PartnerError("the webhook mode needs a webhook URL")
+                check_subjects(changed.filters, current.filters.subjects)
                 event = PartnerChanged(event_id=str(uuid.uuid4()), occurred_at=now, actor=actor, partner=changed,
                                        reason=reason)
                 tx.multi()  # type: ignore[no-untyped-call]

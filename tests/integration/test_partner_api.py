@@ -23,7 +23,7 @@ from schemas.ninjs import Named, NinjsItem, Subject
 from schemas.partners import Filters
 from schemas.streams import Stream, stream_key
 from services.publish.app import create_app
-from services.publish.partners import PartnerRegistry
+from services.publish.partners import PARTNERS, PartnerRegistry
 from services.wire.credentials import Role, issue
 from services.wire.redis_server import free_port
 from services.wire.settings import Settings
@@ -250,6 +250,38 @@ async def test_admin_api(api: Api, redis: Redis) -> None:
     assert events == ["PartnerRegistered", "PartnerChanged", "PartnerRemoved"]
 
 
+
+
+async def test_a_subject_filter_must_name_an_iptc_media_topic(api: Api, redis: Redis) -> None:
+    """No item can carry a subject outside the IPTC Media Topics, so a filter on one would silently
+    deliver nothing: it is refused, with the closest topic's name when there is one."""
+    admin = {"Authorization": f"Bearer {api.admin_key}"}
+    async with httpx.AsyncClient() as client:
+        typo = await client.post(api.url + "/v1/partners", headers=admin, json={
+            "name": "sports-desk", "filters": {"subjects": ["medtop:16000000", "sprot"]}})
+        assert typo.status_code == 422, typo.text
+        problem = typo.json()
+        assert problem["type"].endswith("/invalid-partner")
+        assert problem["errors"][0]["field"] == "$.filters.subjects[1]"
+        assert "'sprot' names no IPTC Media Topic" in problem["detail"] and "did you mean 'sport'?" in problem["detail"]
+        assert await api.registry.get("sports-desk") is None
+        # a code, its URI or its name, in any case
+        spellings = ["medtop:15000000", "http://cv.iptc.org/newscodes/mediatopic/16000000", "Weather"]
+        created = await client.post(api.url + "/v1/partners", headers=admin, json={
+            "name": "sports-desk", "filters": {"subjects": spellings}})
+        assert created.status_code == 201, created.text
+        patched = await client.patch(api.url + "/v1/partners/sports-desk", headers=admin,
+                                     json={"filters": {"subjects": ["medtop:99999999"]}})
+        assert patched.status_code == 422, patched.text
+        assert (await api.registry.get("sports-desk")).filters.subjects == spellings  # type: ignore[union-attr]
+    # a partner registered before the check keeps its filters through other changes
+    await api.registry.register("legacy", modes=["feed"], filters=Filters(places=["Minsk"]), webhook_url=None,
+                                actor="test", now=datetime.now(UTC))
+    await redis.hset(PARTNERS, "legacy", msgspec.json.encode(msgspec.structs.replace(
+        await api.registry.get("legacy"), filters=Filters(subjects=["local news"]))))  # type: ignore[arg-type]
+    paused = await api.registry.change("legacy", lambda p: msgspec.structs.replace(p, status="paused"),
+                                       actor="test", reason="", now=datetime.now(UTC))
+    assert paused.status == "paused" and paused.filters.subjects == ["local news"]
 
 
 async def test_with_two_partitions_events_carry_both_positions_and_whole_items(redis: Redis, redis_url: str) -> None:
