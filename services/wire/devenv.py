@@ -13,6 +13,8 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
+import redis
+
 from schemas.partners import Filters
 from services.wire.credentials import Role, issue
 from services.wire.eventlog import connect
@@ -96,6 +98,21 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def _unreachable(redis_url: str) -> str | None:
+    """Why the server at ``redis_url`` does not answer a ``PING``, or ``None`` when it does."""
+    try:
+        client = redis.Redis.from_url(redis_url, socket_connect_timeout=3, socket_timeout=3)
+    except ValueError as exc:  # not a redis:// URL at all
+        return str(exc)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return str(exc)
+    finally:
+        client.close()
+    return None
+
+
 def run_dev(data_dir: Path, ingest_port: int, publish_port: int) -> int:
     started = time.monotonic()
     # Ctrl-C stops the wire even when this process was started with SIGINT ignored (a shell's
@@ -117,6 +134,10 @@ def run_dev(data_dir: Path, ingest_port: int, publish_port: int) -> int:
     if redis_url:
         env.setdefault("NEWSWIRE_DURABILITY", "none")  # a server we did not start: its own settings apply
     Settings.from_env(env)  # a bad setting is refused (SettingsError) before the server starts
+    if redis_url and (problem := _unreachable(redis_url)):
+        print(f"newswire dev: cannot reach the server REDIS_URL names ({problem}); start it, or unset REDIS_URL "
+              "and newswire dev starts a server of its own", file=sys.stderr)
+        return 2
     data_dir.mkdir(parents=True, exist_ok=True)
     server: RedisServer | None = None
     if not redis_url:

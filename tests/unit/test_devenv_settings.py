@@ -1,4 +1,4 @@
-"""``newswire dev`` refuses a bad setting before it starts anything, so nothing is left running."""
+"""``newswire dev`` refuses a bad setting, or a REDIS_URL with no server behind it, before it starts anything."""
 
 from __future__ import annotations
 
@@ -24,3 +24,13 @@ def test_a_bad_setting_is_refused_before_the_server_starts(tmp_path: Path, monke
     with pytest.raises(SettingsError, match="NEWSWIRE_GC_LOG_MS"):
         run_dev(data_dir, _free_port(), _free_port())
     assert not data_dir.exists()  # the server would have made its data directory there
+
+
+def test_a_server_that_redis_url_names_but_does_not_answer_is_named_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{_free_port()}/0")  # nothing listens there
+    data_dir = tmp_path / "dev"
+    assert run_dev(data_dir, _free_port(), _free_port()) == 2
+    assert "cannot reach the server REDIS_URL names" in capsys.readouterr().err
+    assert not data_dir.exists()
