@@ -28,8 +28,8 @@ from services.wire.http import (
     Problem,
     build_app,
     health_route,
+    on_http_error,
     openapi,
-    parameter_problem,
     problem_response,
     require,
     validation_problem,
@@ -74,8 +74,7 @@ def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) ->
         msgspec.json.decode(raw, type=into)
     except (msgspec.ValidationError, msgspec.DecodeError) as strict:
         return problem_response(validation_problem(strict, what), request.url.path)
-    named = parameter_problem(exc)
-    return problem_response(named or Problem(400, "Bad request", str(exc.detail)), request.url.path)
+    return on_http_error(request, exc)  # the body decodes strictly: a parameter, or Litestar's own reason
 
 
 def create_app(settings: Settings) -> Litestar:

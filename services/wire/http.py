@@ -47,7 +47,12 @@ def validation_problem(exc: msgspec.ValidationError | msgspec.DecodeError, what:
         field = message.rpartition(" - at `")[2].rstrip("`") if " - at `" in message else "$"
         return Problem(422, f"Invalid {what}", message, kind=f"invalid-{what}",
                        errors=[{"field": field, "message": message.partition(" - at `")[0]}])
-    return Problem(400, "Malformed JSON", f"the request body is not valid JSON: {exc}", kind="malformed-json")
+    return malformed_json_problem(str(exc))
+
+
+def malformed_json_problem(reason: str) -> Problem:
+    """The problem for a request body that is not JSON, whichever decoder found it and why."""
+    return Problem(400, "Malformed JSON", f"the request body is not valid JSON: {reason}", kind="malformed-json")
 
 
 # Besides ``DecodeError``, msgspec raises these for a body that is not UTF-8 or nests too deeply.
@@ -55,8 +60,7 @@ UNDECODABLE = (UnicodeDecodeError, RecursionError)
 
 
 def undecodable_problem(exc: BaseException) -> Problem:
-    reason = "it is not UTF-8" if isinstance(exc, UnicodeDecodeError) else "it nests too deeply"
-    return Problem(400, "Malformed JSON", f"the request body is not valid JSON: {reason}", kind="malformed-json")
+    return malformed_json_problem("it is not UTF-8" if isinstance(exc, UnicodeDecodeError) else "it nests too deeply")
 
 
 def decode_json(raw: bytes, into: type[T], what: str = "request") -> T:
@@ -100,11 +104,12 @@ def parameter_problem(exc: ValidationException) -> Problem | None:
     return Problem(400, "Invalid parameters", detail, kind="invalid-parameters", errors=errors)
 
 
-def _on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    """Litestar's own HTTP errors (routing, parameters, body decoding) as problems."""
     if isinstance(exc, ValidationException) and (named := parameter_problem(exc)) is not None:
         return problem_response(named, request.url.path)
     if isinstance(exc.__cause__, SerializationException):  # Litestar's own decode of a JSON body
-        return problem_response(validation_problem(msgspec.DecodeError(str(exc.__cause__))), request.url.path)
+        return problem_response(malformed_json_problem(str(exc.__cause__)), request.url.path)
     status = exc.status_code
     titles = {404: "Not found", 405: "Method not allowed", 413: "Content too large", 400: "Bad request"}
     title = titles.get(status, "HTTP error")
@@ -143,7 +148,7 @@ def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[
 
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Callable[..., Response[bytes]]] = {
     Problem: _on_problem,
-    HTTPException: _on_http,
+    HTTPException: on_http_error,
     RedisConnectionError: _on_redis_down,
     RedisTimeoutError: _on_redis_down,
     UnicodeDecodeError: _on_undecodable,
