@@ -18,7 +18,7 @@ import msgspec
 from schemas.events import ArticleContent, EntityTag, RelatedLink, SubjectTag
 from services.enrich.related import RelatedIndex
 from services.enrich.text import html_to_text, lead
-from services.enrich.topics import TopicRules
+from services.enrich.topics import MEDIA_TOPICS, TopicRules
 from services.enrich.vocabulary import Mention, NameFinder, NameResult, Vocabulary, load_vocabulary
 
 if TYPE_CHECKING:
@@ -154,7 +154,7 @@ def load_default_enricher() -> Enricher:
     """
     vocabulary, common_words = load_vocabulary(DATA_DIR / "vocabulary.json.gz")
     vocabulary.build()
-    topics = TopicRules.from_file(DATA_DIR / "mediatopics.json")
+    topics = TopicRules.from_file(MEDIA_TOPICS)
     return Enricher(vocabulary, topics, RelatedIndex(), NameFinder(common_words))
 
 

@@ -27,6 +27,7 @@ from services.enrich.text import spaced_but_apostrophes, stem_words, uncached_st
 
 RULES_CREATOR = "newswire-rules/1"
 URI_PREFIX = "http://cv.iptc.org/newscodes/mediatopic/"
+MEDIA_TOPICS = Path(__file__).resolve().parent / "data" / "mediatopics.json"  # the vendored IPTC vocabulary
 BODY_HIT_CAP = 3
 SHORT_WORDS = 80  # an article of fewer words (a brief, a headline and a summary) ...
 SHORT_SCALE = 0.5  # ... needs only half a rule's threshold
@@ -62,6 +63,12 @@ class Topic:
     @property
     def uri(self) -> str:
         return URI_PREFIX + self.code.removeprefix("medtop:")
+
+
+def load_topics(path: Path = MEDIA_TOPICS) -> list[Topic]:
+    """The IPTC Media Topics of a vocabulary file (the vendored one by default)."""
+    with open(path, encoding="utf-8") as f:
+        return [Topic(t["code"], t["name"], t["parent"], t["level"]) for t in json.load(f)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,9 +227,7 @@ class TopicRules:
 
     @classmethod
     def from_file(cls, path: Path) -> TopicRules:
-        with open(path, encoding="utf-8") as f:
-            raw = json.load(f)
-        return cls(Topic(t["code"], t["name"], t["parent"], t["level"]) for t in raw)
+        return cls(load_topics(path))
 
     def _stems(self, text: str) -> list[str]:
         words = _words(text.lower().replace("’", "'"))

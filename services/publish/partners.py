@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from pathlib import Path
 
 import msgspec
 import structlog
@@ -36,7 +35,8 @@ from schemas.partners import (
     WebhookSecret,
 )
 from schemas.streams import partner_key, registry_key
-from services.publish.filters import MEDTOP_URI, CompiledFilters
+from services.enrich.topics import load_topics
+from services.publish.filters import CompiledFilters
 from services.wire.background import Background
 from services.wire.credentials import REGISTRY_STREAM, Role, issue, revoke
 from services.wire.eventlog import as_entries
@@ -61,19 +61,11 @@ class PartnerInvalid(PartnerError):
         self.field = field
 
 
-# The IPTC Media Topics the enrich worker assigns subjects from: the only subjects an item can carry.
-MEDIA_TOPICS = Path(__file__).resolve().parent.parent / "enrich" / "data" / "mediatopics.json"
-
-
 @cache
 def _media_topic_terms() -> dict[str, str]:
-    """Every value a subject filter can match (each topic's code, URI and name), case-folded, to its name."""
-    terms: dict[str, str] = {}
-    for topic in msgspec.json.decode(MEDIA_TOPICS.read_bytes()):
-        code, name = topic["code"], topic["name"]
-        for term in (code, MEDTOP_URI + code.removeprefix("medtop:"), name):
-            terms[term.casefold()] = name
-    return terms
+    """Every value a subject filter can match, case-folded, to its topic's name: the code, URI and name of
+    each IPTC Media Topic the enrich worker assigns subjects from (the only subjects an item can carry)."""
+    return {term.casefold(): t.name for t in load_topics() for term in (t.code, t.uri, t.name)}
 
 
 def check_subjects(filters: Filters, already: Iterable[str] = ()) -> None:
@@ -84,8 +76,7 @@ def check_subjects(filters: Filters, already: Iterable[str] = ()) -> None:
     for i, subject in enumerate(filters.subjects):
         if subject in kept or subject.casefold() in terms:
             continue
-        names = [t for t in terms if not t.startswith(("medtop:", "http"))]
-        close = difflib.get_close_matches(subject.casefold(), names, n=1)
+        close = difflib.get_close_matches(subject.casefold(), {name.casefold() for name in terms.values()}, n=1)
         hint = f"; did you mean {terms[close[0]]!r}?" if close else ""
         raise PartnerInvalid(f"subject filter {subject!r} names no IPTC Media Topic: give a code such as "
                              f"medtop:15000000, its URI or its name{hint}", field=f"$.filters.subjects[{i}]")
