@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import socket
@@ -133,7 +134,7 @@ def run_dev(data_dir: Path, ingest_port: int, publish_port: int) -> int:
     }
     if redis_url:
         env.setdefault("NEWSWIRE_DURABILITY", "none")  # a server we did not start: its own settings apply
-    Settings.from_env(env)  # a bad setting is refused (SettingsError) before the server starts
+    settings = Settings.from_env(env)  # a bad setting is refused (SettingsError) before the server starts
     if redis_url and (problem := _unreachable(redis_url)):
         print(f"newswire dev: cannot reach the server REDIS_URL names ({problem}); start it, or unset REDIS_URL "
               "and newswire dev starts a server of its own", file=sys.stderr)
@@ -149,7 +150,7 @@ def run_dev(data_dir: Path, ingest_port: int, publish_port: int) -> int:
         redis_url = server.start()
         print(f"redis      {server.binary.name} on {redis_url} (AOF, appendfsync always) in {server.data_dir}")
     env["REDIS_URL"] = redis_url
-    settings = Settings.from_env(env)
+    settings = dataclasses.replace(settings, redis_url=redis_url)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for name in SERVICES:

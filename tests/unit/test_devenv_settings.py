@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 
 from services.wire.devenv import run_dev
+from services.wire.redis_server import free_port
 from services.wire.settings import SettingsError
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_a_bad_setting_is_refused_before_the_server_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -22,15 +16,15 @@ def test_a_bad_setting_is_refused_before_the_server_starts(tmp_path: Path, monke
     monkeypatch.setenv("NEWSWIRE_GC_LOG_MS", "soon")
     data_dir = tmp_path / "dev"
     with pytest.raises(SettingsError, match="NEWSWIRE_GC_LOG_MS"):
-        run_dev(data_dir, _free_port(), _free_port())
+        run_dev(data_dir, free_port(), free_port())
     assert not data_dir.exists()  # the server would have made its data directory there
 
 
 def test_a_server_that_redis_url_names_but_does_not_answer_is_named_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{_free_port()}/0")  # nothing listens there
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
     data_dir = tmp_path / "dev"
-    assert run_dev(data_dir, _free_port(), _free_port()) == 2
+    assert run_dev(data_dir, free_port(), free_port()) == 2
     assert "cannot reach the server REDIS_URL names" in capsys.readouterr().err
     assert not data_dir.exists()
