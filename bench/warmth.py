@@ -31,6 +31,7 @@ from bench.stories import filed_story
 from schemas.events import ArticleFiled
 from services.enrich.core import RELATED_K, Enricher, Enrichment, new_enricher
 from services.enrich.text import html_to_text, lead
+from services.wire.loop import log_long_collections
 
 
 def main() -> None:
@@ -51,12 +52,12 @@ def main() -> None:
     busy, paused = events[400 : 400 + args.stories], events[400 + args.stories :]
     gc.collect()  # what was garbage before counts against nothing measured here
     collector = CollectorCount()
-    gc.callbacks.append(collector)
+    watch = log_long_collections(0, collector)
     began = time.process_time()
     for event in busy:
         enrich_and_index(enricher, event, now)
     back_to_back = (time.process_time() - began) / len(busy) * 1e6
-    gc.callbacks.remove(collector)
+    gc.callbacks.remove(watch)
     spent = 0.0
     for event in paused:
         began = time.process_time()
@@ -85,23 +86,19 @@ def main() -> None:
 
 
 class CollectorCount:
-    """A ``gc.callbacks`` entry that counts the garbage collections run while it is installed, by
-    generation, their wall time, and the objects they freed: garbage in reference cycles, which
-    reference counting alone never frees."""
+    """What the services' own collection hook (``log_long_collections``, given a threshold of 0 so that it
+    reports every collection) reports, summed: the collections by generation, their wall time, and the
+    objects they freed (garbage in reference cycles, which reference counting alone never frees)."""
 
     def __init__(self) -> None:
         self.runs = [0, 0, 0]
         self.collected = 0
         self.ms = 0.0
-        self._began = 0.0
 
-    def __call__(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._began = time.perf_counter()
-            return
-        self.ms += (time.perf_counter() - self._began) * 1000
-        self.runs[info["generation"]] += 1
-        self.collected += info["collected"]
+    def __call__(self, _event: str, *, generation: int, ms: float, cpu_ms: float, collected: int) -> None:
+        self.runs[generation] += 1
+        self.ms += ms
+        self.collected += collected
 
 
 def enrich_and_index(enricher: Enricher, event: ArticleFiled, now: datetime) -> Enrichment:

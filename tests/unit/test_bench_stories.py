@@ -63,6 +63,7 @@ def test_the_collector_count_counts_what_a_collection_freed() -> None:
     import gc
 
     from bench.warmth import CollectorCount
+    from services.wire.loop import log_long_collections
 
     class Node:
         def __init__(self) -> None:
@@ -70,13 +71,13 @@ def test_the_collector_count_counts_what_a_collection_freed() -> None:
 
     gc.collect()
     count = CollectorCount()
-    gc.callbacks.append(count)
+    watch = log_long_collections(0, count)
     try:
         for _ in range(5):
             Node()  # each one a cycle of its own, freed only by a collection
         gc.collect()
     finally:
-        gc.callbacks.remove(count)
+        gc.callbacks.remove(watch)
     assert count.runs[2] == 1 and count.collected >= 5
 
 
